@@ -1,0 +1,38 @@
+"""Paths and settings in one place: every other module reads them from here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+RAW_DIR = PROJECT_ROOT / "data" / "raw"
+PROCESSED_DIR = PROJECT_ROOT / "data" / "processed"
+BUILD_DIR = PROJECT_ROOT / "build"
+EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+VALIDATION_DIR = BUILD_DIR / "validation"
+REJECTED_CANDIDATE_DIR = BUILD_DIR / "rejected-candidate"
+CACHE_DIR = BUILD_DIR / "cache"
+MANIFEST_NAME = "manifest.csv"
+DUMP_SUFFIX = ".txt"
+
+# Bumped whenever parsing or per-file normalization changes what a dump yields;
+# it keys the per-dump cache so that stale parses are never reused.
+PARSER_VERSION = "1"
+
+# Parquet output: zstd, fixed row-group size, no wall-clock metadata, so that the
+# same input gives byte-identical files.
+PARQUET_COMPRESSION = "zstd"
+PARQUET_COMPRESSION_LEVEL = 9
+PARQUET_ROW_GROUP_SIZE = 65_536
+
+# Plausibility bounds of the data (mirrored, as data rules, in expectations/).
+MIN_AUTHOR_COUNT = 1
+MAX_AUTHOR_COUNT = 5000
+MIN_PUBLISHED_YEAR = 1990
+MAX_TITLE_CHARS = 300
+MAX_REJECT_TEXT_CHARS = 10_000
+
+# Deduplication thresholds (see etl/dedupe.py for the rule they serve).
+REVISED_TITLE_MIN_SIMILARITY = 85.0  # rapidfuzz token_set_ratio, 0..100
+REVISED_ABSTRACT_MIN_SIMILARITY = 95.0  # rapidfuzz ratio on folded abstracts
+TRUNCATED_ABSTRACT_MIN_CHARS = 40  # a shorter prefix is too weak to prove identity
