@@ -1,0 +1,84 @@
+"""`papers-etl`: the command-line edge. Heavy libraries are imported inside commands."""
+
+from __future__ import annotations
+
+import os
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from etl import config
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+app = typer.Typer(
+    help="Turn raw Hugging Face Papers dumps into validated, deduplicated Parquet tables.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command()
+def build(
+    raw: Annotated[Path, typer.Option(help="Folder of raw dumps (*.txt) and manifest.csv.")] = config.RAW_DIR,
+    out: Annotated[Path, typer.Option(help="Folder the Parquet tables are written to.")] = config.PROCESSED_DIR,
+    strict: Annotated[bool, typer.Option(help="Exit non-zero if any line is rejected.")] = False,
+    validate: Annotated[bool, typer.Option(help="Validate with Great Expectations before publishing.")] = True,
+    jobs: Annotated[int, typer.Option(help="Worker processes for parsing (0 = one per core).")] = 0,
+) -> None:
+    """Parse, normalize, deduplicate and write the tables, atomically."""
+    from etl.build import run_build_command
+
+    raise typer.Exit(run_build_command(raw, out, strict=strict, validate=validate, jobs=jobs))
+
+
+@app.command()
+def validate(
+    data: Annotated[Path, typer.Option(help="Folder holding the Parquet tables.")] = config.PROCESSED_DIR,
+) -> None:
+    """Run every Great Expectations suite in expectations/ on the tables."""
+    from etl.validate import run_validate_command
+
+    raise typer.Exit(run_validate_command(data))
+
+
+@app.command()
+def publish(
+    stage: Annotated[Path, typer.Option(help="Folder to assemble the Hub layout in.")],
+    repo_id: Annotated[str | None, typer.Option(help="Hub dataset repo, OWNER/NAME.")] = None,
+    private: Annotated[bool, typer.Option(help="Create the Hub repo as private.")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Stage only; upload nothing.")] = False,
+    data: Annotated[Path, typer.Option(help="Folder holding the Parquet tables.")] = config.PROCESSED_DIR,
+) -> None:
+    """Validate, stage the Hub layout and (with --repo-id) upload it."""
+    from etl.publish import run_publish_command
+
+    raise typer.Exit(
+        run_publish_command(stage, repo_id=repo_id, private=private, dry_run=dry_run, data=data)
+    )
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="SQL over the views papers, authors, dates, links, sources, rejects, papers_full.")],
+    data: Annotated[Path, typer.Option(help="Folder holding the Parquet tables.")] = config.PROCESSED_DIR,
+    format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
+) -> None:
+    """Run SQL against the tables with DuckDB."""
+    from etl.query import run_query_command
+
+    raise typer.Exit(run_query_command(sql, data=data, output_format=format.value))
+
+
+def main() -> None:
+    app()
