@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -24,21 +24,34 @@ app = typer.Typer(
 
 @app.command()
 def build(
-    raw: Annotated[Path, typer.Option(help="Folder of raw dumps (*.txt) and manifest.csv.")] = config.RAW_DIR,
-    out: Annotated[Path, typer.Option(help="Folder the Parquet tables are written to.")] = config.PROCESSED_DIR,
-    strict: Annotated[bool, typer.Option(help="Exit non-zero if any line is rejected.")] = False,
-    validate: Annotated[bool, typer.Option(help="Validate with Great Expectations before publishing.")] = True,
+    raw: Annotated[
+        Path, typer.Option(help="Folder of raw dumps (*.txt) and manifest.csv.")
+    ] = config.RAW_DIR,
+    out: Annotated[
+        Path, typer.Option(help="Folder the Parquet tables are written to.")
+    ] = config.PROCESSED_DIR,
+    strict: Annotated[
+        bool, typer.Option(help="Exit non-zero (and keep the old tables) if any line is rejected.")
+    ] = False,
+    validate: Annotated[
+        bool, typer.Option(help="Validate with Great Expectations before replacing the tables.")
+    ] = True,
     jobs: Annotated[int, typer.Option(help="Worker processes for parsing (0 = one per core).")] = 0,
+    cache: Annotated[
+        bool, typer.Option(help="Reuse per-dump parses cached under build/cache.")
+    ] = True,
 ) -> None:
     """Parse, normalize, deduplicate and write the tables, atomically."""
-    from etl.build import run_build_command
+    from etl.report import run_build
 
-    raise typer.Exit(run_build_command(raw, out, strict=strict, validate=validate, jobs=jobs))
+    raise typer.Exit(run_build(raw, out, strict=strict, validate=validate, jobs=jobs, cache=cache))
 
 
 @app.command()
 def validate(
-    data: Annotated[Path, typer.Option(help="Folder holding the Parquet tables.")] = config.PROCESSED_DIR,
+    data: Annotated[
+        Path, typer.Option(help="Folder holding the Parquet tables.")
+    ] = config.PROCESSED_DIR,
 ) -> None:
     """Run every Great Expectations suite in expectations/ on the tables."""
     from etl.validate import run_validate_command
@@ -52,7 +65,9 @@ def publish(
     repo_id: Annotated[str | None, typer.Option(help="Hub dataset repo, OWNER/NAME.")] = None,
     private: Annotated[bool, typer.Option(help="Create the Hub repo as private.")] = False,
     dry_run: Annotated[bool, typer.Option(help="Stage only; upload nothing.")] = False,
-    data: Annotated[Path, typer.Option(help="Folder holding the Parquet tables.")] = config.PROCESSED_DIR,
+    data: Annotated[
+        Path, typer.Option(help="Folder holding the Parquet tables.")
+    ] = config.PROCESSED_DIR,
 ) -> None:
     """Validate, stage the Hub layout and (with --repo-id) upload it."""
     from etl.publish import run_publish_command
@@ -62,7 +77,7 @@ def publish(
     )
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
@@ -70,9 +85,18 @@ class OutputFormat(str, Enum):
 
 @app.command()
 def query(
-    sql: Annotated[str, typer.Argument(help="SQL over the views papers, authors, dates, links, sources, rejects, papers_full.")],
-    data: Annotated[Path, typer.Option(help="Folder holding the Parquet tables.")] = config.PROCESSED_DIR,
-    format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
+    sql: Annotated[
+        str,
+        typer.Argument(
+            help="SQL over the views papers, authors, dates, links, sources, rejects, papers_full."
+        ),
+    ],
+    data: Annotated[
+        Path, typer.Option(help="Folder holding the Parquet tables.")
+    ] = config.PROCESSED_DIR,
+    format: Annotated[
+        OutputFormat, typer.Option("--format", help="Output format.")
+    ] = OutputFormat.table,
 ) -> None:
     """Run SQL against the tables with DuckDB."""
     from etl.query import run_query_command

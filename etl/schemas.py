@@ -29,9 +29,7 @@ class TableSpec:
 
     @property
     def schema(self) -> pa.Schema:
-        return pa.schema(
-            [pa.field(c.name, c.type, nullable=c.nullable) for c in self.columns]
-        )
+        return pa.schema([pa.field(c.name, c.type, nullable=c.nullable) for c in self.columns])
 
     @property
     def file_name(self) -> str:
@@ -48,7 +46,7 @@ REJECT_REASONS: dict[str, str] = {
     "undecodable_text": "bytes that are neither UTF-8 nor UTF-16 with a BOM",
     "unrecognized_format": "the file is in neither Hugging Face Papers dump format",
     "abstract_without_title": "an abstract-shaped line with no title before it",
-    "title_too_long": f"a title-position line longer than the plausible maximum",
+    "title_too_long": "a title-position line longer than the plausible maximum",
     "footer_without_title": "a footer (authors, dot, date) that follows no paper",
     "invalid_author_count": "an author count outside the plausible range",
     "invalid_date": "a footer date that is not a real calendar date",
@@ -63,13 +61,25 @@ PAPERS = TableSpec(
     primary_key=("paper_id",),
     sort_key=("paper_id",),
     columns=(
-        Column("paper_id", pa.string(), False,
-               "Stable id: 16 hex digits of SHA-256 over the folded title and abstract."),
+        Column(
+            "paper_id",
+            pa.string(),
+            False,
+            "Stable id: 16 hex digits of SHA-256 over the folded title and abstract.",
+        ),
         Column("title", pa.string(), False, "Title as shown on the page (NFC, spaces folded)."),
-        Column("abstract", pa.string(), True,
-               "The most complete abstract seen; null when no capture showed one."),
-        Column("upvotes", pa.int32(), True,
-               "Highest upvote count seen in any capture; null when never shown."),
+        Column(
+            "abstract",
+            pa.string(),
+            True,
+            "The most complete abstract seen; null when no capture showed one.",
+        ),
+        Column(
+            "upvotes",
+            pa.int32(),
+            True,
+            "Highest upvote count seen in any capture; null when never shown.",
+        ),
         Column("source_count", pa.int32(), False, "Raw records merged into this paper."),
     ),
 )
@@ -93,10 +103,16 @@ DATES = TableSpec(
     columns=(
         Column("paper_id", pa.string(), False, "The paper (papers.paper_id)."),
         Column("published_date", pa.date32(), False, "Publication date on Hugging Face Papers."),
-        Column("date_text", pa.string(), False, "The date as shown, e.g. `Apr 5` or `Feb 28, 2024`."),
-        Column("year_source", pa.string(), False,
-               "`explicit` (year shown), `capture_date` (year of the manifest's capture date) "
-               "or `inferred` (capture year inferred from the dump)."),
+        Column(
+            "date_text", pa.string(), False, "The date as shown, e.g. `Apr 5` or `Feb 28, 2024`."
+        ),
+        Column(
+            "year_source",
+            pa.string(),
+            False,
+            "`explicit` (year shown), `capture_date` (year of the manifest's capture date) "
+            "or `inferred` (capture year inferred from the dump).",
+        ),
     ),
 )
 
@@ -107,11 +123,19 @@ LINKS = TableSpec(
     sort_key=("paper_id", "url"),
     columns=(
         Column("paper_id", pa.string(), False, "The paper (papers.paper_id)."),
-        Column("url", pa.string(), False,
-               "URL as written, minus trailing sentence punctuation or an unbalanced `)`."),
+        Column(
+            "url",
+            pa.string(),
+            False,
+            "URL as written, minus trailing sentence punctuation or an unbalanced `)`.",
+        ),
         Column("host", pa.string(), False, "Lower-case host name."),
-        Column("kind", pa.string(), False,
-               "`code` (GitHub/GitLab/Bitbucket), `huggingface`, `arxiv`, `video` or `project`."),
+        Column(
+            "kind",
+            pa.string(),
+            False,
+            "`code` (GitHub/GitLab/Bitbucket), `huggingface`, `arxiv`, `video` or `project`.",
+        ),
         Column("repo", pa.string(), True, "`owner/name` for code links, else null."),
     ),
 )
@@ -128,8 +152,12 @@ SOURCES = TableSpec(
         Column("line_start", pa.int32(), False, "First line of the record (1-based)."),
         Column("line_end", pa.int32(), False, "Last line of the record (inclusive)."),
         Column("dump_format", pa.string(), False, "`search_page` or `compact`."),
-        Column("captured_on", pa.date32(), True,
-               "When the dump was captured (manifest, else inferred from the page); null if unknown."),
+        Column(
+            "captured_on",
+            pa.date32(),
+            True,
+            "When the dump was captured (manifest, else inferred from the page); null if unknown.",
+        ),
     ),
 )
 
@@ -140,7 +168,9 @@ REJECTS = TableSpec(
     sort_key=("source_file", "line_start"),
     columns=(
         Column("source_file", pa.string(), False, "Dump file name, relative to the raw folder."),
-        Column("line_start", pa.int32(), False, "First rejected line (1-based; 0 for an empty file)."),
+        Column(
+            "line_start", pa.int32(), False, "First rejected line (1-based; 0 for an empty file)."
+        ),
         Column("line_end", pa.int32(), False, "Last rejected line (inclusive)."),
         Column("reason", pa.string(), False, "Why the lines were rejected (a fixed set of codes)."),
         Column("text", pa.string(), False, "The rejected text (cut at 10,000 characters)."),

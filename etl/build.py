@@ -1,0 +1,510 @@
+"""Build: the whole flow, raw dumps -> validated tables, with files and settings at this edge.
+
+data/raw/*.txt --decode/parse--> records + rejects (per file, in parallel, cached)
+    --dedupe--> papers, authors, dates --links--> links --write--> data/processed/
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import os
+import pickle
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+
+from etl import config, schemas
+from etl.decode import decode_dump
+from etl.dedupe import deduplicate, record_keys
+from etl.links import extract_links
+from etl.parse import parse_dump
+from etl.records import ParsedDump, Reject
+from etl.write import (
+    OutputError,
+    conform,
+    new_staging_dir,
+    output_lock,
+    recover,
+    swap_in,
+    write_tables,
+)
+
+RECORD_COLUMNS: dict[str, pl.DataType] = {
+    "title": pl.String,
+    "abstract": pl.String,
+    "title_key": pl.String,
+    "abstract_key": pl.String,
+    "author_count": pl.Int32,
+    "published_date": pl.Date,
+    "date_text": pl.String,
+    "year_source": pl.String,
+    "upvotes": pl.Int32,
+    "line_start": pl.Int32,
+    "line_end": pl.Int32,
+}
+
+
+class BuildError(Exception):
+    """A problem with the inputs as a whole (missing folder, unreadable manifest)."""
+
+
+@dataclass(frozen=True)
+class Warning_:
+    """Something a person should look at, pinned to a file and line (0 = whole file)."""
+
+    source_file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.source_file}:{self.line}" if self.line else self.source_file
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class FileResult:
+    """One dump's contribution: columnar records, rejects and its line accounting."""
+
+    source_file: str
+    source_sha256: str
+    dump_format: str | None
+    captured_on: dt.date | None
+    columns: dict[str, list]
+    rejects: list[Reject]
+    total_lines: int
+    boilerplate_lines: int
+    record_lines: int
+    rejected_lines: int
+    warnings: list[Warning_]
+
+    @property
+    def record_count(self) -> int:
+        return len(self.columns["title"])
+
+
+@dataclass
+class BuildSummary:
+    """Counts each stage reported; the closing summary is their sum."""
+
+    files: int = 0
+    files_from_cache: int = 0
+    lines_total: int = 0
+    lines_boilerplate: int = 0
+    lines_record: int = 0
+    lines_rejected: int = 0
+    records: int = 0
+    papers: int = 0
+    duplicates_merged: int = 0
+    rejects: int = 0
+    links: int = 0
+    warnings: int = 0
+    validated: bool | None = None
+    published: bool = False
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def lines_accounted(self) -> int:
+        return self.lines_boilerplate + self.lines_record + self.lines_rejected
+
+    def as_dict(self) -> dict[str, object]:
+        return {**asdict(self), "lines_accounted": self.lines_accounted}
+
+
+@dataclass
+class BuildResult:
+    tables: dict[str, pa.Table]
+    summary: BuildSummary
+    warnings: list[Warning_]
+
+
+# -- inputs ---------------------------------------------------------------------------
+
+
+def list_dumps(raw_dir: Path) -> list[Path]:
+    """The dumps of a raw folder, in a fixed order (by name)."""
+    if not raw_dir.is_dir():
+        raise BuildError(f"raw folder {raw_dir} does not exist")
+    return sorted(
+        (p for p in raw_dir.iterdir() if p.suffix == config.DUMP_SUFFIX and p.is_file()),
+        key=lambda p: p.name,
+    )
+
+
+def read_manifest(raw_dir: Path) -> tuple[dict[str, dt.date], list[Warning_]]:
+    """Capture dates from manifest.csv (optional); bad rows are warnings, not failures."""
+    path = raw_dir / config.MANIFEST_NAME
+    dates: dict[str, dt.date] = {}
+    warnings: list[Warning_] = []
+    if not path.exists():
+        return dates, warnings
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        return dates, [Warning_(path.name, 0, f"manifest unreadable, ignored: {exc}")]
+    reader = csv.DictReader(text.splitlines())
+    if reader.fieldnames is None or not {"file", "captured_on"} <= set(reader.fieldnames):
+        return dates, [
+            Warning_(path.name, 1, "manifest needs the columns file,captured_on,source_url")
+        ]
+    for line, row in enumerate(reader, start=2):
+        name, value = (row.get("file") or "").strip(), (row.get("captured_on") or "").strip()
+        if not name or not value:
+            continue
+        try:
+            dates[name] = dt.date.fromisoformat(value)
+        except ValueError:
+            warnings.append(
+                Warning_(path.name, line, f"captured_on {value!r} is not a YYYY-MM-DD date")
+            )
+    return dates, warnings
+
+
+# -- per file (runs in worker processes) -----------------------------------------------
+
+
+def _columns(dump: ParsedDump) -> dict[str, list]:
+    columns: dict[str, list] = {name: [] for name in RECORD_COLUMNS}
+    for record in dump.records:
+        tkey, akey = record_keys(record.title, record.abstract)
+        columns["title"].append(record.title)
+        columns["abstract"].append(record.abstract)
+        columns["title_key"].append(tkey)
+        columns["abstract_key"].append(akey)
+        columns["author_count"].append(record.author_count)
+        columns["published_date"].append(record.published_date)
+        columns["date_text"].append(record.date_text if record.published_date else None)
+        columns["year_source"].append(record.year_source if record.published_date else None)
+        columns["upvotes"].append(record.upvotes)
+        columns["line_start"].append(record.line_start)
+        columns["line_end"].append(record.line_end)
+    return columns
+
+
+def parse_file(data: bytes, source_file: str, captured_on: dt.date | None) -> FileResult:
+    """Decode and parse one dump's bytes. Content problems never raise: they become rejects."""
+    sha = hashlib.sha256(data).hexdigest()
+    decoded = decode_dump(data)
+    warnings: list[Warning_] = []
+    if decoded.note:
+        warnings.append(Warning_(source_file, 0, decoded.note))
+    if decoded.text is None:
+        line_count = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+        reason = decoded.error or "undecodable_text"
+        reject = Reject(1 if line_count else 0, line_count, reason, decoded.message or "")
+        warnings.append(Warning_(source_file, 0, f"{decoded.message}; file skipped"))
+        dump = ParsedDump(
+            dump_format=None, rejects=[reject], total_lines=line_count, rejected_lines=line_count
+        )
+    else:
+        dump = parse_dump(decoded.text, captured_on)
+        warnings.extend(_pinned_warnings(source_file, dump.warnings))
+        for reject in dump.rejects:
+            if reject.reason == "empty_file":
+                warnings.append(Warning_(source_file, 0, "empty file"))
+    return FileResult(
+        source_file=source_file,
+        source_sha256=sha,
+        dump_format=dump.dump_format,
+        captured_on=dump.captured_on,
+        columns=_columns(dump),
+        rejects=dump.rejects,
+        total_lines=dump.total_lines,
+        boilerplate_lines=dump.boilerplate_lines,
+        record_lines=dump.record_lines,
+        rejected_lines=dump.rejected_lines,
+        warnings=warnings,
+    )
+
+
+def _pinned_warnings(source_file: str, messages: list[str]) -> Iterator[Warning_]:
+    for message in messages:
+        head, _, rest = message.partition(": ")
+        if head.startswith("line ") and head[5:].isdigit():
+            yield Warning_(source_file, int(head[5:]), rest)
+        else:
+            yield Warning_(source_file, 0, message)
+
+
+def _cache_path(cache_dir: Path, sha: str, captured_on: dt.date | None) -> Path:
+    return cache_dir / f"{sha}-v{config.PARSER_VERSION}-{captured_on or 'none'}.pkl"
+
+
+def _parse_path(args: tuple[Path, str, dt.date | None, Path | None]) -> tuple[FileResult, bool]:
+    """Worker entry: read, consult the cache, parse. Returns (result, came_from_cache)."""
+    path, source_file, captured_on, cache_dir = args
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        warning = Warning_(source_file, 0, f"cannot read file: {exc.strerror}; file skipped")
+        return FileResult(
+            source_file, "", None, None, {n: [] for n in RECORD_COLUMNS}, [], 0, 0, 0, 0, [warning]
+        ), False
+    cache_file = None
+    if cache_dir is not None:
+        sha = hashlib.sha256(data).hexdigest()
+        cache_file = _cache_path(cache_dir, sha, captured_on)
+        try:
+            with open(cache_file, "rb") as handle:
+                cached: FileResult = pickle.load(handle)
+            cached.source_file = source_file
+            cached.warnings = [Warning_(source_file, w.line, w.message) for w in cached.warnings]
+            return cached, True
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+            pass
+    result = parse_file(data, source_file, captured_on)
+    if cache_file is not None:
+        _store(cache_file, result)
+    return result, False
+
+
+def _store(cache_file: Path, result: FileResult) -> None:
+    """Best effort: a cache that cannot be written only costs time."""
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
+        with open(tmp, "wb") as handle:
+            pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.replace(cache_file)
+    except OSError:
+        pass
+
+
+def parse_all(
+    paths: list[Path],
+    captured: dict[str, dt.date],
+    jobs: int,
+    cache_dir: Path | None,
+    on_file: Callable[[], None] | None = None,
+) -> tuple[list[FileResult], int]:
+    """Parse every dump, in parallel when it pays. Results come back in input order."""
+    tasks = [(p, p.name, captured.get(p.name), cache_dir) for p in paths]
+    workers = jobs or os.cpu_count() or 1
+    total_bytes = sum(p.stat().st_size for p in paths if p.exists())
+    results: list[FileResult] = []
+    cached = 0
+    outcomes: Iterable[tuple[FileResult, bool]]
+    if workers > 1 and len(paths) > 1 and total_bytes > 4_000_000:
+        executor = ProcessPoolExecutor(max_workers=min(workers, len(paths)))
+        outcomes = executor.map(_parse_path, tasks, chunksize=1)
+    else:
+        executor = None
+        outcomes = map(_parse_path, tasks)
+    try:
+        for result, from_cache in outcomes:
+            results.append(result)
+            cached += from_cache
+            if on_file is not None:
+                on_file()
+    finally:
+        if executor is not None:
+            executor.shutdown()
+    return results, cached
+
+
+# -- tables -----------------------------------------------------------------------------
+
+
+def records_frame(results: list[FileResult]) -> pl.DataFrame:
+    frames = []
+    for result in results:
+        if not result.record_count:
+            continue
+        frame = pl.DataFrame(result.columns, schema=RECORD_COLUMNS)
+        frames.append(
+            frame.with_columns(
+                pl.lit(result.source_file).alias("source_file"),
+                pl.lit(result.source_sha256).alias("source_sha256"),
+                pl.lit(result.dump_format).alias("dump_format"),
+                pl.lit(result.captured_on, dtype=pl.Date).alias("captured_on"),
+            )
+        )
+    if not frames:
+        empty = dict(RECORD_COLUMNS) | {
+            "source_file": pl.String,
+            "source_sha256": pl.String,
+            "dump_format": pl.String,
+            "captured_on": pl.Date,
+        }
+        return pl.DataFrame(schema=empty)
+    return pl.concat(frames, how="vertical")
+
+
+def links_frame(papers: pl.DataFrame) -> pl.DataFrame:
+    rows = [
+        (paper_id, link.url, link.host, link.kind, link.repo)
+        for paper_id, abstract in papers.select("paper_id", "abstract").iter_rows()
+        if abstract and "://" in abstract
+        for link in extract_links(abstract)
+    ]
+    return pl.DataFrame(
+        rows,
+        schema=["paper_id", "url", "host", "kind", "repo"],
+        orient="row",
+    ).cast(pl.String)
+
+
+def rejects_frame(results: list[FileResult]) -> pa.Table:
+    rows = [
+        {
+            "source_file": r.source_file,
+            "line_start": j.line_start,
+            "line_end": j.line_end,
+            "reason": j.reason,
+            "text": j.text,
+        }
+        for r in results
+        for j in r.rejects
+    ]
+    return pa.Table.from_pylist(rows, schema=schemas.REJECTS.schema)
+
+
+def assemble_tables(
+    results: list[FileResult], timer: Callable[[str], None]
+) -> tuple[dict[str, pa.Table], int]:
+    """Records of every file -> the six output tables (conformed to their schemas)."""
+    records = records_frame(results)
+    merged = deduplicate(records)
+    timer("dedupe")
+    links = links_frame(merged.papers)
+    timer("links")
+    sources = records.select(
+        "source_file", "source_sha256", "line_start", "line_end", "dump_format", "captured_on"
+    ).with_columns(merged.record_paper_ids.alias("paper_id"))
+    frames = {
+        "papers": merged.papers,
+        "authors": merged.authors,
+        "dates": merged.dates,
+        "links": links,
+        "sources": sources,
+    }
+    tables = {
+        name: conform(frame.to_arrow(), schemas.TABLES_BY_NAME[name])
+        for name, frame in frames.items()
+    }
+    tables["rejects"] = conform(rejects_frame(results), schemas.REJECTS)
+    timer("tables")
+    return tables, merged.merged_records
+
+
+# -- the build ------------------------------------------------------------------------------
+
+
+class _StageTimer:
+    def __init__(self, summary: BuildSummary) -> None:
+        self.summary = summary
+        self.last = time.perf_counter()
+
+    def __call__(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.summary.stage_seconds[stage] = round(now - self.last, 4)
+        self.last = now
+
+
+@dataclass
+class BuildOutcome(BuildResult):
+    """A build plus what happened at the edge: where the tables went and why."""
+
+    exit_code: int = 0
+    message: str = ""
+
+
+def build(
+    raw_dir: Path | str = config.RAW_DIR,
+    out_dir: Path | str = config.PROCESSED_DIR,
+    *,
+    validate: bool = True,
+    strict: bool = False,
+    jobs: int = 0,
+    cache_dir: Path | None = None,
+    on_file: Callable[[], None] | None = None,
+) -> BuildOutcome:
+    """Build the tables from raw_dir and, if they pass, swap them into out_dir.
+
+    Returns the tables and the summary. Nothing in out_dir changes unless the whole build
+    (and validation, when asked) succeeds; a strict build also refuses any reject.
+    """
+    raw_dir, out_dir = Path(raw_dir), Path(out_dir)
+    summary = BuildSummary()
+    timer = _StageTimer(summary)
+    paths = list_dumps(raw_dir)
+    captured, warnings = read_manifest(raw_dir)
+    results, summary.files_from_cache = parse_all(paths, captured, jobs, cache_dir, on_file)
+    timer("parse")
+    for result in results:
+        warnings.extend(result.warnings)
+        summary.lines_total += result.total_lines
+        summary.lines_boilerplate += result.boilerplate_lines
+        summary.lines_record += result.record_lines
+        summary.lines_rejected += result.rejected_lines
+        if (
+            result.boilerplate_lines + result.record_lines + result.rejected_lines
+            != result.total_lines
+        ):
+            raise AssertionError(f"line accounting broken for {result.source_file}")
+    tables, summary.duplicates_merged = assemble_tables(results, timer)
+    summary.files = len(paths)
+    summary.records = tables["sources"].num_rows
+    summary.papers = tables["papers"].num_rows
+    summary.rejects = tables["rejects"].num_rows
+    summary.links = tables["links"].num_rows
+    summary.warnings = len(warnings)
+    outcome = BuildOutcome(tables=tables, summary=summary, warnings=warnings)
+    _publish(outcome, out_dir, validate=validate, strict=strict, timer=timer)
+    return outcome
+
+
+def _publish(
+    outcome: BuildOutcome, out_dir: Path, *, validate: bool, strict: bool, timer: _StageTimer
+) -> None:
+    """Write, validate and swap in — under a lock, leaving the old tables on any failure."""
+    summary = outcome.summary
+    try:
+        with output_lock(out_dir):
+            recover(out_dir)
+            staging = new_staging_dir(out_dir)
+            write_tables(outcome.tables, schemas.TABLES, staging)
+            timer("write")
+            if validate:
+                from etl.validate import validate_tables
+
+                report = validate_tables(staging)
+                summary.validated = report.success
+                timer("validate")
+                if not report.success:
+                    kept = _keep_candidate(staging)
+                    outcome.exit_code = 1
+                    outcome.message = (
+                        f"validation failed: {out_dir} left as it was; "
+                        f"the failing tables are in {kept}"
+                    )
+                    return
+            if strict and summary.rejects:
+                kept = _keep_candidate(staging)
+                outcome.exit_code = 1
+                outcome.message = (
+                    f"--strict: {summary.rejects} reject(s); {out_dir} left as it "
+                    f"was; the candidate tables are in {kept}"
+                )
+                return
+            swap_in(staging, out_dir)
+            summary.published = True
+    except OutputError as exc:
+        outcome.exit_code = 3
+        outcome.message = str(exc)
+
+
+def _keep_candidate(staging: Path) -> Path:
+    import shutil
+
+    target = config.REJECTED_CANDIDATE_DIR
+    shutil.rmtree(target, ignore_errors=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(staging), target)
+    return target

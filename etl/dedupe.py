@@ -1,0 +1,293 @@
+"""Deduplicate: raw records from many dumps -> one row per paper.
+
+The rule (each clause has a test in tests/test_dedupe.py):
+
+1. Two records are the same paper when their titles are equal after case, punctuation,
+   hyphen and whitespace folding (`normalize.title_key`) and their abstracts agree:
+   equal after whitespace folding, or one is missing, or one is a truncated prefix of the
+   other (at least `TRUNCATED_ABSTRACT_MIN_CHARS` long; a trailing `...`/`…` is ignored).
+2. Same folded title but clearly different abstracts: two papers. A record with no
+   abstract whose title matches several such papers joins the one with most records.
+3. A title revised between captures: records whose abstracts are near-identical
+   (rapidfuzz ratio >= REVISED_ABSTRACT_MIN_SIMILARITY, or a truncated prefix) and whose
+   titles are very similar (token-set ratio >= REVISED_TITLE_MIN_SIMILARITY) are one paper.
+4. Merging keeps the most complete value of each field and never invents one: the longest
+   abstract; the title of the latest capture; the highest upvote count; the author count
+   and date from the latest capture that showed a footer (an explicit year beats a year
+   taken from the capture date, which beats an inferred one).
+
+`paper_id` hashes the smallest folded title of the paper with the first 100 characters of
+its abstract: stable across runs, input order and unrelated dumps.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import polars as pl
+from rapidfuzz import fuzz
+
+from etl import config
+from etl.normalize import abstract_key, stable_id, title_key
+
+ID_ABSTRACT_CHARS = 100
+_BLOCK_CHARS = 120
+_YEAR_SOURCE_RANK = {"explicit": 0, "capture_date": 1, "inferred": 2}
+
+
+def record_keys(title: str, abstract: str | None) -> tuple[str, str | None]:
+    """The folded keys dedup compares; computed where records are parsed (in parallel)."""
+    return title_key(title), abstract_key(abstract) if abstract is not None else None
+
+
+def _is_truncation(short: str, full: str) -> bool:
+    return len(short) >= config.TRUNCATED_ABSTRACT_MIN_CHARS and full.startswith(short)
+
+
+def abstracts_agree(a: str | None, b: str | None) -> bool:
+    """Clause 1: equal, one missing, or one a truncated prefix of the other."""
+    if a is None or b is None or a == b:
+        return True
+    short, full = (a, b) if len(a) <= len(b) else (b, a)
+    return _is_truncation(short, full)
+
+
+def abstracts_near_identical(a: str, b: str) -> bool:
+    """Clause 3's test on abstracts."""
+    if abstracts_agree(a, b):
+        return True
+    return fuzz.ratio(a, b, score_cutoff=config.REVISED_ABSTRACT_MIN_SIMILARITY) > 0
+
+
+def titles_very_similar(a: str, b: str) -> bool:
+    """Clause 3's test on titles."""
+    score = fuzz.token_set_ratio(
+        a.casefold(), b.casefold(), score_cutoff=config.REVISED_TITLE_MIN_SIMILARITY
+    )
+    return score > 0
+
+
+def assign_heads(abstract_counts: dict[str, int]) -> tuple[dict[str, str], str]:
+    """Clauses 1-2 within one folded title: map each abstract to the paper's full abstract.
+
+    Returns the mapping and the head that records without an abstract join.
+    """
+    heads: list[str] = []
+    mapping: dict[str, str] = {}
+    for key in sorted(abstract_counts, key=lambda k: (-len(k), k)):
+        head = next((h for h in heads if _is_truncation(key, h)), key)
+        if head == key:
+            heads.append(key)
+        mapping[key] = head
+    weight: dict[str, int] = defaultdict(int)
+    for key, count in abstract_counts.items():
+        weight[mapping[key]] += count
+    default = min(heads, key=lambda h: (-weight[h], h))
+    return mapping, default
+
+
+class _UnionFind:
+    def __init__(self) -> None:
+        self.parent: dict[int, int] = {}
+
+    def find(self, x: int) -> int:
+        root = x
+        while self.parent.get(root, root) != root:
+            root = self.parent[root]
+        while self.parent.get(x, x) != root:
+            self.parent[x], x = root, self.parent[x]
+        return root
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            # The smaller cluster index (a deterministic order) becomes the root.
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+@dataclass(frozen=True)
+class Deduplicated:
+    """Merged papers plus the paper each raw record went to (aligned with the input)."""
+
+    papers: pl.DataFrame
+    authors: pl.DataFrame
+    dates: pl.DataFrame
+    record_paper_ids: pl.Series
+
+    @property
+    def merged_records(self) -> int:
+        return self.record_paper_ids.len() - self.papers.height
+
+
+def _heads(records: pl.DataFrame) -> pl.Series:
+    """Each record's head abstract (clauses 1-2), "" when its paper has no abstract."""
+    frame = records.select("title_key", "abstract_key").with_row_index("row")
+    distinct = frame.group_by("title_key").agg(
+        pl.col("abstract_key").drop_nulls().unique().alias("keys")
+    )
+    ambiguous = distinct.filter(pl.col("keys").list.len() > 1)
+    simple = distinct.filter(pl.col("keys").list.len() <= 1).select(
+        "title_key", pl.col("keys").list.first().fill_null("").alias("simple_head")
+    )
+    resolved = frame.join(simple, on="title_key", how="left")
+    if ambiguous.height:
+        counts = (
+            frame.join(ambiguous.select("title_key"), on="title_key", how="semi")
+            .group_by("title_key", "abstract_key")
+            .len()
+        )
+        per_title: dict[str, dict[str | None, int]] = defaultdict(dict)
+        for tkey, akey, n in counts.iter_rows():
+            per_title[tkey][akey] = n
+        rows: list[tuple[str, str | None, str]] = []
+        for tkey, abstract_counts in per_title.items():
+            present = {k: n for k, n in abstract_counts.items() if k is not None}
+            mapping, default = assign_heads(present)
+            rows.extend((tkey, akey, mapping[akey]) for akey in present)
+            rows.append((tkey, None, default))
+        head_map = pl.DataFrame(
+            rows,
+            schema={"title_key": pl.String, "abstract_key": pl.String, "mapped_head": pl.String},
+            orient="row",
+        )
+        resolved = resolved.join(
+            head_map, on=["title_key", "abstract_key"], how="left", nulls_equal=True
+        )
+    else:
+        resolved = resolved.with_columns(pl.lit(None, pl.String).alias("mapped_head"))
+    return (
+        resolved.sort("row")
+        .select(pl.coalesce("simple_head", "mapped_head").alias("head"))
+        .to_series()
+    )
+
+
+def _revised_title_roots(clusters: pl.DataFrame) -> dict[int, int]:
+    """Clause 3: union clusters whose abstracts share a block and pass the similarity tests."""
+    candidates = clusters.filter(pl.col("head") != "").with_columns(
+        pl.col("head").str.slice(0, _BLOCK_CHARS).alias("prefix"),
+        pl.col("head").str.slice(-_BLOCK_CHARS).alias("suffix"),
+    )
+    union = _UnionFind()
+    for block in ("prefix", "suffix"):
+        groups = (
+            candidates.group_by(block)
+            .agg(pl.col("cluster").sort(), pl.len().alias("n"))
+            .filter(pl.col("n") > 1)
+        )
+        if not groups.height:
+            continue
+        lookup = dict(
+            zip(
+                candidates["cluster"].to_list(),
+                zip(candidates["title"].to_list(), candidates["head"].to_list(), strict=True),
+                strict=True,
+            )
+        )
+        for members in groups["cluster"].to_list():
+            for i, a in enumerate(members):
+                for b in members[i + 1 :]:
+                    title_a, head_a = lookup[a]
+                    title_b, head_b = lookup[b]
+                    if abstracts_near_identical(head_a, head_b) and titles_very_similar(
+                        title_a, title_b
+                    ):
+                        union.union(a, b)
+    return {c: union.find(c) for c in union.parent}
+
+
+def _paper_ids(papers: pl.DataFrame) -> pl.Series:
+    """Stable ids; on the (unlikely) clash of two papers, both use the whole abstract."""
+    keys = list(
+        zip(papers["min_title_key"].to_list(), papers["abstract_key"].to_list(), strict=True)
+    )
+    ids = [stable_id(t, (a or "")[:ID_ABSTRACT_CHARS]) for t, a in keys]
+    seen: dict[str, int] = defaultdict(int)
+    for pid in ids:
+        seen[pid] += 1
+    if any(n > 1 for n in seen.values()):
+        ids = [
+            stable_id(t, a or "") if seen[pid] > 1 else pid
+            for pid, (t, a) in zip(ids, keys, strict=True)
+        ]
+    return pl.Series("paper_id", ids, dtype=pl.String)
+
+
+def deduplicate(records: pl.DataFrame) -> Deduplicated:
+    """Merge raw records into papers (see the module docstring for the rule).
+
+    `records` needs: title, abstract, title_key, abstract_key, author_count, published_date,
+    date_text, year_source, upvotes, captured_on.
+    """
+    records = records.with_row_index("_record").with_columns(_heads(records))
+    cluster_keys = (
+        records.group_by("title_key", "head")
+        .agg(pl.col("title").min())
+        .sort("title_key", "head")
+        .with_row_index("cluster")
+    )
+    roots = _revised_title_roots(cluster_keys)
+    cluster_keys = cluster_keys.with_columns(
+        pl.col("cluster")
+        .replace_strict(roots, default=pl.col("cluster"), return_dtype=pl.UInt32)
+        .alias("paper")
+    )
+    records = records.join(
+        cluster_keys.select("title_key", "head", "paper"), on=["title_key", "head"], how="left"
+    )
+    latest_first = pl.col("captured_on").fill_null(pl.date(1, 1, 1))
+    papers = (
+        records.group_by("paper")
+        .agg(
+            pl.col("title").sort_by([latest_first, "title"], descending=[True, False]).first(),
+            pl.col("abstract")
+            .sort_by(
+                [pl.col("abstract_key").str.len_chars(), "abstract"],
+                descending=[True, False],
+                nulls_last=True,
+            )
+            .first(),
+            pl.col("abstract_key")
+            .sort_by(
+                [pl.col("abstract_key").str.len_chars(), "abstract_key"],
+                descending=[True, False],
+                nulls_last=True,
+            )
+            .first(),
+            pl.col("upvotes").max(),
+            pl.len().cast(pl.Int32).alias("source_count"),
+            pl.col("title_key").min().alias("min_title_key"),
+        )
+        .sort("paper")
+    )
+    papers = papers.with_columns(_paper_ids(papers))
+    id_of_paper = papers.select("paper", "paper_id")
+    records = records.join(id_of_paper, on="paper", how="left")
+
+    authors = (
+        records.filter(pl.col("author_count").is_not_null())
+        .group_by("paper_id")
+        .agg(
+            pl.col("author_count")
+            .sort_by([latest_first, "author_count"], descending=[True, True])
+            .first()
+        )
+    )
+    year_rank = pl.col("year_source").replace_strict(_YEAR_SOURCE_RANK, return_dtype=pl.Int8)
+    date_order = [year_rank, latest_first, "published_date", "date_text"]
+    date_desc = [False, True, False, False]
+    dates = (
+        records.filter(pl.col("published_date").is_not_null())
+        .group_by("paper_id")
+        .agg(
+            pl.col(c).sort_by(date_order, descending=date_desc).first()
+            for c in ("published_date", "date_text", "year_source")
+        )
+    )
+    return Deduplicated(
+        papers=papers.select("paper_id", "title", "abstract", "upvotes", "source_count"),
+        authors=authors,
+        dates=dates,
+        record_paper_ids=records.sort("_record")["paper_id"],
+    )

@@ -1,0 +1,453 @@
+"""Parse: one dump's text -> raw records + rejects, with every line accounted for.
+
+Both dump formats are the same sequence of non-blank lines once blank lines are set
+aside: page boilerplate, then per paper a title, an abstract and an optional footer
+(`  • N authors`, `·`, `Apr 5` or `Feb 28, 2024 2`). The search-results page puts blank
+lines between everything; the compact copy has none and no footers. So one assembler
+reads both, and the format is only a label (and a sanity check) decided from the content.
+
+Every line ends up with exactly one label — boilerplate (page chrome and blank lines),
+record, or rejected — and `ParsedDump` carries the three counts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from etl import config
+from etl.dates import FooterDate, capture_year, is_date_like, parse_footer_date, resolve_date
+from etl.normalize import fold_spaces, has_undecoded_bytes, normalize_text, printable
+from etl.records import ParsedDump, RawRecord, Reject
+
+# Lines of page chrome, as whole lines. They can appear anywhere (several pages pasted
+# into one dump), and are glued to the next line when a copy loses the line break.
+PAGE_BOILERPLATE = (
+    "Get trending papers in your email inbox once a day!",
+    "Get trending papers in your email inbox!",
+    "byAK and the research community",
+    "Daily Papers",
+    "Subscribe",
+    "new",
+)
+_BOILERPLATE_LINES = frozenset(PAGE_BOILERPLATE)
+# `new` is a real word at the start of titles, so only the multi-word chrome and
+# `Subscribe` are stripped when glued to the next line.
+_GLUED_PREFIXES = tuple(p for p in PAGE_BOILERPLATE if p != "new")
+
+_AUTHORS = re.compile(r"\s*•\s*(-?\d[\d,]*)\s+authors?")
+_FOOTER_DOT = "·"
+_SENTENCE_END = (".", "!", "?", ")", '"', "'", "\u201d", "\u2019", "]")
+_HTML_START = re.compile(r"\s*<(?:!doctype|html|head|body|\?xml)", re.IGNORECASE)
+
+BLANK, BOILERPLATE, RECORD, REJECTED = 0, 1, 2, 3
+
+
+class Kind:
+    """Line kinds the assembler reads (plain ints are faster than an Enum here)."""
+
+    TEXT, HEADER, AUTHORS, DOT, DATE = range(5)
+
+
+@dataclass(slots=True)
+class Token:
+    kind: int
+    line: int  # 1-based
+    text: str
+    date: FooterDate | None = None
+    authors: int | None = None
+
+
+def is_abstract_shaped(line: str) -> bool:
+    """Abstracts are long prose ending a sentence; titles are short and do not.
+
+    Used only where position alone cannot tell (a title with no abstract, an abstract with
+    no title).
+    """
+    if len(line) > config.MAX_TITLE_CHARS:
+        return True
+    return len(line) >= 100 and line.endswith(_SENTENCE_END) and line.count(" ") >= 14
+
+
+def _strip_glued_boilerplate(line: str) -> str:
+    """`SubscribeBottom-Up Skill ...` -> `Bottom-Up Skill ...`."""
+    stripped = True
+    while stripped:
+        stripped = False
+        for prefix in _GLUED_PREFIXES:
+            if line.startswith(prefix):
+                line = line[len(prefix) :].lstrip()
+                stripped = True
+    return line
+
+
+def tokenize(lines: list[str]) -> Iterator[Token]:
+    """Classify each non-blank line; blank lines are skipped (they are boilerplate)."""
+    after_header = True  # the file start counts as a header position for glued chrome
+    for index, line in enumerate(lines):
+        if not line or line.isspace():
+            continue
+        number = index + 1
+        if line in _BOILERPLATE_LINES:
+            after_header = True
+            yield Token(Kind.HEADER, number, line)
+            continue
+        if after_header:
+            after_header = False
+            unglued = _strip_glued_boilerplate(line)
+            if not unglued:
+                yield Token(Kind.HEADER, number, line)
+                after_header = True
+                continue
+            line = unglued
+        first = line[0]
+        if first in " •":
+            match = _AUTHORS.fullmatch(line)
+            if match is not None:
+                count = int(match[1].replace(",", ""))
+                yield Token(Kind.AUTHORS, number, line, authors=count)
+                continue
+        elif first == _FOOTER_DOT and line.strip() == _FOOTER_DOT:
+            yield Token(Kind.DOT, number, line)
+            continue
+        elif len(line) <= 24:
+            date = parse_footer_date(line)
+            if date is not None:
+                yield Token(Kind.DATE, number, line, date=date)
+                continue
+        yield Token(Kind.TEXT, number, line)
+
+
+class _Assembler:
+    """Turns tokens into records and rejects, labelling every line once."""
+
+    def __init__(self, total_lines: int) -> None:
+        self.labels = bytearray(total_lines)
+        self.records: list[RawRecord] = []
+        self.rejects: list[Reject] = []
+        self.warnings: list[str] = []
+        self.page_date: FooterDate | None = None
+        self.footer_seen = False
+        self.header_seen = False
+        self._run: list[Token] = []
+        self._open: RawRecord | None = None  # last record, still able to take a footer
+        self._footer_step = 0  # 0 none, 1 authors seen, 2 dot seen
+        self._orphan_footer = False
+
+    # -- labelling -------------------------------------------------------------------
+    def _label(self, line: int, label: int) -> None:
+        self.labels[line - 1] = label
+
+    def _reject(self, token: Token, reason: str) -> None:
+        self._label(token.line, REJECTED)
+        self.rejects.append(Reject(token.line, token.line, reason, token.text))
+
+    # -- records ---------------------------------------------------------------------
+    def _record(self, title: Token, abstract: Token | None) -> None:
+        end = abstract.line if abstract else title.line
+        record = RawRecord(
+            title=fold_spaces(title.text),
+            abstract=fold_spaces(abstract.text) if abstract else None,
+            line_start=title.line,
+            line_end=end,
+        )
+        self._label(title.line, RECORD)
+        if abstract is not None:
+            self._label(abstract.line, RECORD)
+        else:
+            self.warnings.append(f"line {title.line}: title with no abstract")
+        self.records.append(record)
+        self._open = record
+
+    def _flush_run(self) -> None:
+        """Pair the pending text lines into (title, abstract) records."""
+        run, self._run = self._run, []
+        i, n = 0, len(run)
+        while i < n:
+            current = run[i]
+            if is_abstract_shaped(current.text):
+                long_title = len(
+                    current.text
+                ) > config.MAX_TITLE_CHARS and not current.text.endswith(_SENTENCE_END)
+                self._reject(current, "title_too_long" if long_title else "abstract_without_title")
+                self._open = None
+                i += 1
+                continue
+            following = run[i + 1] if i + 1 < n else None
+            if following is None:
+                self._record(current, None)
+                i += 1
+            elif is_abstract_shaped(following.text):
+                self._record(current, following)
+                i += 2
+            else:
+                # Two title-shaped lines: the first has no abstract if an abstract follows
+                # the second; otherwise the second is a short abstract.
+                after = run[i + 2] if i + 2 < n else None
+                if after is not None and is_abstract_shaped(after.text):
+                    self._record(current, None)
+                    i += 1
+                else:
+                    self._record(current, following)
+                    i += 2
+        self._footer_step = 0
+
+    # -- footers ---------------------------------------------------------------------
+    def _footer_target(self) -> RawRecord | None:
+        """The record a footer line belongs to, or None for an orphan footer."""
+        if self._run:
+            self._flush_run()
+        return None if self._orphan_footer else self._open
+
+    def _close_footer(self) -> None:
+        self._open = None
+        self._footer_step = 0
+        self._orphan_footer = False
+
+    def on_header(self, token: Token) -> None:
+        self.header_seen = True
+        if self._run:
+            self._flush_run()
+        self._close_footer()
+        self._label(token.line, BOILERPLATE)
+
+    def on_authors(self, token: Token) -> None:
+        self.footer_seen = True
+        record = self._footer_target()
+        if record is None or self._footer_step > 0 or record.author_count is not None:
+            self._orphan_footer = True
+            self._footer_step = 1
+            self._reject(token, "footer_without_title")
+            return
+        self._footer_step = 1
+        count = token.authors
+        if count is None or not config.MIN_AUTHOR_COUNT <= count <= config.MAX_AUTHOR_COUNT:
+            self._reject(token, "invalid_author_count")
+            return
+        record.author_count = count
+        self._extend(record, token.line)
+
+    def on_dot(self, token: Token) -> None:
+        self.footer_seen = True
+        record = self._footer_target()
+        if record is None or self._footer_step >= 2:
+            self._reject(token, "footer_without_title")
+            self._orphan_footer = True
+            return
+        self._footer_step = 2
+        self._extend(record, token.line)
+
+    def on_date(self, token: Token) -> None:
+        if not self.records and not self._run and self.page_date is None and self.header_seen:
+            # The page's own date under the header (`Nov 11`), not a paper's.
+            self.page_date = token.date
+            self._label(token.line, BOILERPLATE)
+            return
+        self.footer_seen = True
+        record = self._footer_target()
+        if record is None or record.date_text is not None:
+            self._reject(token, "footer_without_title")
+            self._close_footer()
+            return
+        assert token.date is not None
+        record.date_text = token.date.text
+        record.date_line = token.line
+        record.date_line_text = token.text
+        record.upvotes = token.date.upvotes
+        self._extend(record, token.line)
+        self._close_footer()
+
+    def on_text(self, token: Token) -> None:
+        if self._footer_step == 2 and is_date_like(token.text):
+            # Where the footer's date belongs, something date-shaped that is no date.
+            if self._orphan_footer or self._open is None:
+                self._reject(token, "footer_without_title")
+            else:
+                self._reject(token, "invalid_date")
+            self._close_footer()
+            return
+        if self._orphan_footer:
+            self._close_footer()
+        self._footer_step = 0
+        self._run.append(token)
+
+    def _extend(self, record: RawRecord, line: int) -> None:
+        record.line_end = line
+        self._label(line, RECORD)
+
+    def finish(self) -> None:
+        if self._run:
+            self._flush_run()
+
+
+def _reject_span(
+    dump: ParsedDump, labels: bytearray, start: int, end: int, reason: str, text: str
+) -> None:
+    labels[start - 1 : end] = bytes([REJECTED]) * (end - start + 1)
+    dump.rejects.append(Reject(start, end, reason, text))
+
+
+def _clip(text: str) -> str:
+    text = printable(text)
+    if len(text) <= config.MAX_REJECT_TEXT_CHARS:
+        return text
+    return text[: config.MAX_REJECT_TEXT_CHARS] + f"… [{len(text)} characters in all]"
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines as a person counts them: a final line without a newline still counts."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def _looks_like_papers_page(assembler: _Assembler, dump_lines: list[str]) -> bool:
+    """A dump with neither page chrome nor footers must at least read as title/abstract pairs."""
+    if assembler.header_seen or assembler.footer_seen:
+        return True
+    records = assembler.records
+    if not records:
+        return False
+    paired = sum(1 for r in records if r.abstract is not None)
+    return paired >= 0.8 * (len(records) + len(assembler.rejects))
+
+
+def _detect_format(lines: list[str], assembler: _Assembler) -> str:
+    blank = sum(1 for line in lines if not line)
+    if assembler.footer_seen or blank >= 0.25 * max(1, len(lines) - blank):
+        return "search_page"
+    return "compact"
+
+
+def parse_dump(text: str, captured_on: dt.date | None = None) -> ParsedDump:
+    """Parse one decoded dump. Never raises on content: problems become rejects."""
+    text = normalize_text(text)
+    lines = split_lines(text)
+    total = len(lines)
+    if total == 0 or all(not line for line in lines):
+        dump = ParsedDump(dump_format=None, total_lines=total)
+        start = 1 if total else 0
+        dump.rejects.append(Reject(start, total, "empty_file", ""))
+        dump.rejected_lines = total
+        return dump
+    if _HTML_START.match(text):
+        return _unrecognized(lines, "an HTML page, not copied text")
+
+    assembler = _Assembler(total)
+    handlers = {
+        Kind.HEADER: assembler.on_header,
+        Kind.AUTHORS: assembler.on_authors,
+        Kind.DOT: assembler.on_dot,
+        Kind.DATE: assembler.on_date,
+        Kind.TEXT: assembler.on_text,
+    }
+    for token in tokenize(lines):
+        handlers[token.kind](token)
+    assembler.finish()
+
+    if not _looks_like_papers_page(assembler, lines):
+        return _unrecognized(
+            lines, "no page chrome, no footers, and lines not in title/abstract pairs"
+        )
+
+    dump = ParsedDump(
+        dump_format=_detect_format(lines, assembler),
+        records=assembler.records,
+        rejects=assembler.rejects,
+        total_lines=total,
+        page_date_text=assembler.page_date.text if assembler.page_date else None,
+        warnings=assembler.warnings,
+    )
+    labels = assembler.labels
+    _reject_cut_off_abstract(dump, labels, lines, text)
+    _reject_undecodable_records(dump, labels, lines)
+    _resolve_dates(dump, labels, captured_on, assembler.page_date)
+    dump.rejects = sorted(
+        (Reject(r.line_start, r.line_end, r.reason, _clip(r.text)) for r in dump.rejects),
+        key=lambda r: r.line_start,
+    )
+    dump.record_lines = labels.count(RECORD)
+    dump.rejected_lines = labels.count(REJECTED)
+    dump.boilerplate_lines = total - dump.record_lines - dump.rejected_lines
+    return dump
+
+
+def _unrecognized(lines: list[str], why: str) -> ParsedDump:
+    dump = ParsedDump(dump_format=None, total_lines=len(lines))
+    dump.rejects.append(Reject(1, len(lines), "unrecognized_format", _clip("\n".join(lines))))
+    dump.rejected_lines = len(lines)
+    dump.warnings.append(f"line 1: not a Hugging Face Papers dump ({why})")
+    return dump
+
+
+def _reject_cut_off_abstract(
+    dump: ParsedDump, labels: bytearray, lines: list[str], text: str
+) -> None:
+    """An interrupted copy ends mid-abstract: keep the title, reject the partial abstract."""
+    if not dump.records or text.endswith("\n"):
+        return
+    last = dump.records[-1]
+    if (
+        last.abstract is None
+        or last.line_end != len(lines)
+        or last.date_text is not None
+        or last.author_count is not None
+        or last.abstract.endswith(_SENTENCE_END)
+    ):
+        return
+    line = last.line_end
+    last.abstract = None
+    last.line_end = last.line_start
+    _reject_span(dump, labels, line, line, "truncated_abstract", lines[line - 1])
+    dump.warnings.append(f"line {line}: abstract cut off by the end of the file")
+
+
+def _reject_undecodable_records(dump: ParsedDump, labels: bytearray, lines: list[str]) -> None:
+    """Records touching bytes that were not valid text are rejected whole: no guessing."""
+    kept: list[RawRecord] = []
+    for record in dump.records:
+        if has_undecoded_bytes(record.title) or (
+            record.abstract is not None and has_undecoded_bytes(record.abstract)
+        ):
+            text = "\n".join(
+                line for line in lines[record.line_start - 1 : record.line_end] if line
+            )
+            _reject_span(dump, labels, record.line_start, record.line_end, "undecodable_text", text)
+            dump.warnings.append(f"line {record.line_start}: bytes that are not valid UTF-8")
+        else:
+            kept.append(record)
+    dump.records = kept
+
+
+def _resolve_dates(
+    dump: ParsedDump, labels: bytearray, captured_on: dt.date | None, page_date: FooterDate | None
+) -> None:
+    """Give every footer date its year; impossible dates move to rejects."""
+    dated: list[tuple[RawRecord, FooterDate]] = []
+    for record in dump.records:
+        footer = parse_footer_date(record.date_line_text) if record.date_line_text else None
+        if footer is not None:
+            dated.append((record, footer))
+    explicit_years = [footer.year for _, footer in dated if footer.year is not None]
+    capture = capture_year(captured_on, explicit_years, page_date)
+    dump.captured_on = capture.captured_on
+    for record, footer in dated:
+        published, source, reason = resolve_date(footer, capture)
+        if reason is None:
+            record.published_date = published
+            record.year_source = source
+            continue
+        line = record.date_line
+        assert line is not None
+        _reject_span(dump, labels, line, line, reason, record.date_line_text or "")
+        dump.warnings.append(f"line {line}: {reason.replace('_', ' ')} ({footer.text})")
+        record.date_text = None
+        record.date_line = None
+        record.upvotes = None
+        if record.line_end == line:
+            record.line_end = max(
+                n for n in range(record.line_start, line) if labels[n - 1] == RECORD
+            )

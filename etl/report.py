@@ -1,0 +1,101 @@
+"""What `papers-etl build` shows a person: progress, warnings, and the closing summary."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from etl import config
+from etl.build import BuildError, BuildOutcome, BuildSummary, build, list_dumps
+
+SUMMARY_JSON_ENV = "PAPERS_ETL_SUMMARY_JSON"
+MAX_WARNINGS_SHOWN = 50
+
+
+def summary_table(summary: BuildSummary) -> Table:
+    table = Table(title="papers-etl build", show_header=False, title_justify="left")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    cached = f" ({summary.files_from_cache} from cache)" if summary.files_from_cache else ""
+    rows = [
+        ("files", f"{summary.files}{cached}"),
+        (
+            "lines accounted",
+            f"{summary.lines_accounted:,} of {summary.lines_total:,} = "
+            f"{summary.lines_boilerplate:,} boilerplate + {summary.lines_record:,} record + "
+            f"{summary.lines_rejected:,} rejected",
+        ),
+        ("records", f"{summary.records:,}"),
+        ("distinct papers", f"{summary.papers:,}"),
+        ("duplicates merged", f"{summary.duplicates_merged:,}"),
+        ("links", f"{summary.links:,}"),
+        ("rejects", f"{summary.rejects:,}"),
+        ("warnings", f"{summary.warnings:,}"),
+        (
+            "validation",
+            {True: "passed", False: "FAILED", None: "skipped (--no-validate)"}[summary.validated],
+        ),
+        ("seconds", " ".join(f"{k} {v:.2f}" for k, v in summary.stage_seconds.items())),
+    ]
+    for what, count in rows:
+        table.add_row(what, count)
+    return table
+
+
+def run_build(raw: Path, out: Path, *, strict: bool, validate: bool, jobs: int, cache: bool) -> int:
+    """The build command: 0 published, 1 data refused, 2 bad input folder, 3 output not writable."""
+    console = Console(stderr=True)
+    try:
+        file_count = len(list_dumps(raw))
+    except BuildError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 2
+    cache_dir = config.CACHE_DIR if cache else None
+    show_progress = sys.stderr.isatty() and file_count > 1
+    with Progress(
+        TextColumn("parsing dumps"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not show_progress,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("parse", total=file_count)
+        outcome = build(
+            raw,
+            out,
+            validate=validate,
+            strict=strict,
+            jobs=jobs,
+            cache_dir=cache_dir,
+            on_file=lambda: progress.advance(task),
+        )
+    _print_warnings(console, outcome)
+    console.print(summary_table(outcome.summary))
+    _write_summary_json(outcome)
+    if outcome.exit_code:
+        console.print(f"[red]error:[/] {outcome.message}")
+    else:
+        console.print(f"tables written to {out}")
+    return outcome.exit_code
+
+
+def _print_warnings(console: Console, outcome: BuildOutcome) -> None:
+    for warning in outcome.warnings[:MAX_WARNINGS_SHOWN]:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False, markup=True)
+    hidden = len(outcome.warnings) - MAX_WARNINGS_SHOWN
+    if hidden > 0:
+        console.print(f"[yellow]… {hidden} more warnings (see rejects.parquet)[/]")
+
+
+def _write_summary_json(outcome: BuildOutcome) -> None:
+    target = os.environ.get(SUMMARY_JSON_ENV)
+    if target:
+        Path(target).write_text(json.dumps(outcome.summary.as_dict(), indent=2, sort_keys=True))

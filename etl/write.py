@@ -1,0 +1,127 @@
+"""Write: tables -> Parquet files, deterministic, and swapped in atomically as a set.
+
+The new tables are written to a sibling temporary folder, then the folder replaces the old
+one by two renames. A run killed at any point leaves either the old folder or the new one
+(or, between the two renames, the old one parked under a known name that the next run puts
+back): never a mix, never a half-written file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from etl import config
+from etl.schemas import TableSpec
+
+_TMP_MARK = ".tmp-"
+_OLD_MARK = ".old-"
+
+
+class OutputError(Exception):
+    """The output folder cannot be written; the previous tables are untouched."""
+
+
+def conform(table: pa.Table, spec: TableSpec) -> pa.Table:
+    """Cast to the frozen schema and sort by the table's key: drift fails loudly here."""
+    missing = set(spec.schema.names) - set(table.column_names)
+    if missing:
+        raise ValueError(f"table {spec.name} lacks columns {sorted(missing)}")
+    table = table.select(spec.schema.names).cast(spec.schema)
+    if table.num_rows:
+        table = table.sort_by([(k, "ascending") for k in spec.sort_key])
+    return table.combine_chunks()
+
+
+def write_parquet(table: pa.Table, path: Path) -> None:
+    pq.write_table(
+        table,
+        path,
+        compression=config.PARQUET_COMPRESSION,
+        compression_level=config.PARQUET_COMPRESSION_LEVEL,
+        row_group_size=config.PARQUET_ROW_GROUP_SIZE,
+        write_statistics=True,
+    )
+
+
+def _siblings(out_dir: Path, mark: str) -> list[Path]:
+    prefix = f".{out_dir.name}{mark}"
+    return sorted(p for p in out_dir.parent.glob(prefix + "*") if p.is_dir())
+
+
+def recover(out_dir: Path) -> None:
+    """Undo what a killed run left: put a parked old folder back, drop temporary ones."""
+    parked = _siblings(out_dir, _OLD_MARK)
+    if parked and not out_dir.exists():
+        parked[-1].rename(out_dir)
+        parked = parked[:-1]
+    for stale in (*parked, *_siblings(out_dir, _TMP_MARK)):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def output_lock(out_dir: Path) -> Iterator[None]:
+    """One build per output folder at a time; a second one fails at once."""
+    lock_path = out_dir.parent / f".{out_dir.name}.lock"
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_path, "a+")  # noqa: SIM115 - held for the whole build
+    except OSError as exc:
+        raise OutputError(f"cannot write to {out_dir.parent}: {exc.strerror}") from exc
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise OutputError(
+                f"another build is writing to {out_dir} right now; try again when it ends"
+            ) from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def new_staging_dir(out_dir: Path) -> Path:
+    staging = out_dir.parent / f".{out_dir.name}{_TMP_MARK}{os.getpid()}"
+    try:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+    except OSError as exc:
+        raise OutputError(f"cannot write to {out_dir.parent}: {exc.strerror}") from exc
+    return staging
+
+
+def write_tables(tables: dict[str, pa.Table], specs: tuple[TableSpec, ...], staging: Path) -> None:
+    """Write every table into the staging folder and flush it to disk."""
+    try:
+        for spec in specs:
+            path = staging / spec.file_name
+            write_parquet(tables[spec.name], path)
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+    except OSError as exc:
+        reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror
+        shutil.rmtree(staging, ignore_errors=True)
+        raise OutputError(f"cannot write tables to {staging.parent}: {reason}") from exc
+
+
+def swap_in(staging: Path, out_dir: Path) -> None:
+    """Replace out_dir by staging with two renames (see module docstring)."""
+    parked = out_dir.parent / f".{out_dir.name}{_OLD_MARK}{os.getpid()}"
+    try:
+        if out_dir.exists():
+            out_dir.rename(parked)
+        staging.rename(out_dir)
+    except OSError as exc:
+        if parked.exists() and not out_dir.exists():
+            parked.rename(out_dir)
+        raise OutputError(f"cannot replace {out_dir}: {exc.strerror}") from exc
+    shutil.rmtree(parked, ignore_errors=True)
