@@ -1,0 +1,45 @@
+"""Shared fixtures: the seed dumps and one build of them per test session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+RAW_DIR = PROJECT_ROOT / "data" / "raw"
+SEARCH_SEED = RAW_DIR / "000_8179c4be08d8d839.txt"
+COMPACT_SEED = RAW_DIR / "002_8a14f4b5b4fd0176.txt"
+SHARED_SEEDS = PROJECT_ROOT.parent / "shared" / "seeds"
+
+
+@pytest.fixture(scope="session")
+def seed_build(tmp_path_factory: pytest.TempPathFactory):
+    """One build of the shipped raw folder (seeds + manifest), without validation."""
+    from etl import build
+
+    out = tmp_path_factory.mktemp("seed-build") / "processed"
+    outcome = build(RAW_DIR, out, validate=False)
+    assert outcome.exit_code == 0, outcome.message
+    return outcome
+
+
+@pytest.fixture
+def raw_dir(tmp_path: Path) -> Path:
+    """An empty raw folder to drop dumps into."""
+    path = tmp_path / "raw"
+    path.mkdir()
+    return path
+
+
+def copy_seeds(target: Path, with_manifest: bool = True) -> None:
+    for seed in (SEARCH_SEED, COMPACT_SEED):
+        shutil.copy(seed, target / seed.name)
+    if with_manifest:
+        shutil.copy(RAW_DIR / "manifest.csv", target / "manifest.csv")
