@@ -1,0 +1,47 @@
+"""Footer dates and capture years."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from etl.dates import capture_year, parse_footer_date, resolve_date
+
+
+def test_footer_date_with_year_and_upvotes():
+    date = parse_footer_date("Feb 28, 2024 2")
+    assert date is not None
+    assert (date.text, date.month, date.day, date.year, date.upvotes) == ("Feb 28, 2024", 2, 28, 2024, 2)
+
+
+def test_footer_date_without_year():
+    date = parse_footer_date("Apr 5")
+    assert date is not None and (date.year, date.upvotes) == (None, None)
+
+
+def test_non_dates_are_not_footer_dates():
+    for line in ("April 5", "Foo 12, 2024", "Apr", "Nov 11 papers", "5 Apr"):
+        assert parse_footer_date(line) is None, line
+
+
+def test_manifest_capture_date_wins():
+    capture = capture_year(dt.date(2025, 11, 11), [2024], None)
+    assert (capture.year, capture.source, capture.latest) == (2025, "capture_date", dt.date(2025, 11, 11))
+
+
+def test_capture_year_inferred_as_after_latest_explicit_year():
+    capture = capture_year(None, [2019, 2023, 2022], None)
+    assert (capture.year, capture.source, capture.captured_on) == (2024, "inferred", None)
+
+
+def test_no_manifest_and_no_explicit_year_means_unknown():
+    capture = capture_year(None, [], None)
+    footer = parse_footer_date("Apr 5")
+    assert footer is not None
+    assert resolve_date(footer, capture) == (None, "", "unknown_capture_year")
+
+
+def test_leap_day_depends_on_the_year():
+    leap = parse_footer_date("Feb 29")
+    assert leap is not None
+    assert resolve_date(leap, capture_year(dt.date(2024, 12, 1), [], None))[0] == dt.date(2024, 2, 29)
+    assert resolve_date(leap, capture_year(dt.date(2025, 12, 1), [], None))[2] == "invalid_date"

@@ -1,0 +1,253 @@
+"""One test per parsing rule, each on the smallest dump that shows it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from etl.parse import parse_dump
+
+ABSTRACT_1 = (
+    "We study how small models learn to plan over long horizons. Our method combines search "
+    "with learned value functions and improves success rates on three benchmarks."
+)
+ABSTRACT_2 = (
+    "This paper introduces a benchmark for multilingual retrieval with many languages. "
+    "We evaluate twelve systems and find that dense retrievers still lag behind in low-resource settings."
+)
+ABSTRACT_3 = (
+    "Scaling laws describe how loss falls with compute, data and parameters for language "
+    "models. We revisit them for mixture of experts and report new exponents here."
+)
+HEADER = (
+    "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\n"
+    "byAK and the research community\n\nNov 11\n\n"
+)
+CAPTURED = dt.date(2025, 11, 11)
+
+
+def footer(authors: str = "4 authors", date: str = "Apr 5") -> str:
+    return f"  • {authors}\n·\n{date}\n\n"
+
+
+def search_page(*papers: str) -> str:
+    return HEADER + "".join(papers)
+
+
+def paper(title: str, abstract: str, foot: str | None = None) -> str:
+    return f"{title}\n\n{abstract}\n\n" + (foot if foot is not None else footer())
+
+
+def compact(*pairs: tuple[str, str]) -> str:
+    head = "Get trending papers in your email inbox once a day!\nGet trending papers in your email inbox!\n"
+    body = "\n".join(f"{t}\n{a}" for t, a in pairs)
+    return head + "Subscribe" + body + "\n"
+
+
+def reasons(dump) -> list[str]:
+    return [r.reason for r in dump.rejects]
+
+
+def test_search_page_yields_title_abstract_and_footer():
+    dump = parse_dump(search_page(paper("Planning Models", ABSTRACT_1)), CAPTURED)
+    assert dump.dump_format == "search_page"
+    (record,) = dump.records
+    assert (record.title, record.abstract, record.author_count) == ("Planning Models", ABSTRACT_1, 4)
+    assert (record.date_text, record.published_date) == ("Apr 5", dt.date(2025, 4, 5))
+    assert (record.line_start, record.line_end) == (13, 19)
+
+
+def test_header_lines_and_page_date_are_boilerplate():
+    dump = parse_dump(search_page(paper("Planning Models", ABSTRACT_1)), CAPTURED)
+    assert dump.page_date_text == "Nov 11"
+    assert dump.rejects == []
+    # 11 header lines and the blank after them, plus the 3 blank lines around the record
+    assert dump.boilerplate_lines == 12 + 3
+    assert dump.record_lines == 5
+
+
+def test_compact_copy_alternates_title_and_abstract():
+    dump = parse_dump(compact(("Planning Models", ABSTRACT_1), ("Retrieval Bench", ABSTRACT_2)))
+    assert dump.dump_format == "compact"
+    assert [(r.title, r.abstract) for r in dump.records] == [
+        ("Planning Models", ABSTRACT_1),
+        ("Retrieval Bench", ABSTRACT_2),
+    ]
+    assert [(r.line_start, r.line_end) for r in dump.records] == [(3, 4), (5, 6)]
+
+
+def test_subscribe_glued_to_first_title_is_stripped():
+    dump = parse_dump(compact(("Bottom-Up Skill Discovery", ABSTRACT_1)))
+    assert dump.records[0].title == "Bottom-Up Skill Discovery"
+    assert dump.boilerplate_lines == 2
+
+
+def test_footerless_paper_gets_no_author_count_or_date():
+    text = search_page(
+        paper("Skill-Targeted Adaptive Training", ABSTRACT_1, foot=""),
+        paper("Retrieval Bench", ABSTRACT_2),
+    )
+    first, second = parse_dump(text, CAPTURED).records
+    assert (first.author_count, first.date_text, first.upvotes) == (None, None, None)
+    assert first.line_end == first.line_start + 2
+    assert second.author_count == 4
+
+
+def test_upvotes_follow_the_date():
+    text = search_page(
+        paper("A", ABSTRACT_1, footer(date="Feb 28, 2024 2")),
+        paper("B", ABSTRACT_2, footer(date="Apr 16 7")),
+    )
+    first, second = parse_dump(text, CAPTURED).records
+    assert (first.date_text, first.upvotes, first.published_date) == ("Feb 28, 2024", 2, dt.date(2024, 2, 28))
+    assert (second.date_text, second.upvotes, second.published_date) == ("Apr 16", 7, dt.date(2025, 4, 16))
+
+
+def test_yearless_date_takes_the_manifest_capture_year():
+    record = parse_dump(search_page(paper("A", ABSTRACT_1, footer(date="Jan 3"))), CAPTURED).records[0]
+    assert (record.published_date, record.year_source) == (dt.date(2025, 1, 3), "capture_date")
+
+
+def test_yearless_date_without_manifest_is_inferred_after_latest_explicit_year():
+    text = search_page(
+        paper("A", ABSTRACT_1, footer(date="Jan 3")),
+        paper("B", ABSTRACT_2, footer(date="Dec 8, 2022")),
+        paper("C", ABSTRACT_3, footer(date="Oct 4, 2023")),
+    )
+    dump = parse_dump(text)
+    first = dump.records[0]
+    assert (first.published_date, first.year_source) == (dt.date(2024, 1, 3), "inferred")
+    assert dump.records[1].year_source == "explicit"
+    assert dump.captured_on == dt.date(2024, 11, 11)  # the page date in the inferred year
+
+
+def test_yearless_date_with_no_year_anywhere_is_rejected():
+    dump = parse_dump(search_page(paper("A", ABSTRACT_1, footer(date="Jan 3"))))
+    assert reasons(dump) == ["unknown_capture_year"]
+    assert dump.records[0].published_date is None
+    assert dump.records[0].author_count == 4
+
+
+def test_impossible_calendar_date_is_rejected_and_the_paper_kept():
+    dump = parse_dump(search_page(paper("A", ABSTRACT_1, footer(date="Feb 30, 2024"))), CAPTURED)
+    assert reasons(dump) == ["invalid_date"]
+    assert dump.rejects[0].text == "Feb 30, 2024"
+    assert dump.records[0].author_count == 4 and dump.records[0].date_text is None
+
+
+def test_unknown_month_in_date_position_is_rejected():
+    dump = parse_dump(search_page(paper("A", ABSTRACT_1, footer(date="Foo 12, 2024"))), CAPTURED)
+    assert reasons(dump) == ["invalid_date"]
+    assert [r.title for r in dump.records] == ["A"]
+
+
+def test_date_after_capture_is_rejected():
+    dump = parse_dump(search_page(paper("A", ABSTRACT_1, footer(date="Dec 20"))), CAPTURED)
+    assert reasons(dump) == ["date_out_of_range"]
+
+
+def test_date_before_1990_is_rejected():
+    dump = parse_dump(search_page(paper("A", ABSTRACT_1, footer(date="Mar 1, 1985"))), CAPTURED)
+    assert reasons(dump) == ["date_out_of_range"]
+
+
+def test_absurd_author_counts_are_rejected():
+    for count in ("0 authors", "-3 authors", "99999 authors"):
+        dump = parse_dump(search_page(paper("A", ABSTRACT_1, footer(authors=count))), CAPTURED)
+        assert reasons(dump) == ["invalid_author_count"], count
+        record = dump.records[0]
+        assert record.author_count is None and record.published_date == dt.date(2025, 4, 5)
+
+
+def test_footer_with_no_title_is_rejected():
+    dump = parse_dump(HEADER + footer(), CAPTURED)
+    assert reasons(dump) == ["footer_without_title"] * 3
+    assert dump.records == []
+
+
+def test_second_footer_in_a_row_is_rejected():
+    dump = parse_dump(search_page(paper("A", ABSTRACT_1) + footer(authors="9 authors")), CAPTURED)
+    assert dump.records[0].author_count == 4
+    assert reasons(dump) == ["footer_without_title"] * 3
+
+
+def test_title_with_no_abstract_before_a_footer_is_kept_without_abstract():
+    dump = parse_dump(search_page("Lonely Title\n\n" + footer()), CAPTURED)
+    (record,) = dump.records
+    assert (record.title, record.abstract, record.author_count) == ("Lonely Title", None, 4)
+    assert "title with no abstract" in dump.warnings[0]
+
+
+def test_title_with_no_abstract_between_papers_is_kept_and_pairing_recovers():
+    text = compact(("First Paper", ABSTRACT_1), ("Orphan Title", ABSTRACT_2))
+    text = text.replace("Orphan Title\n", "Orphan Title\nSecond Paper\n")
+    dump = parse_dump(text)
+    assert [(r.title, r.abstract is not None) for r in dump.records] == [
+        ("First Paper", True), ("Orphan Title", False), ("Second Paper", True)
+    ]
+
+
+def test_abstract_with_no_title_is_rejected():
+    dump = parse_dump(search_page(ABSTRACT_3 + "\n\n" + paper("A", ABSTRACT_1)), CAPTURED)
+    assert reasons(dump) == ["abstract_without_title"]
+    assert [r.title for r in dump.records] == ["A"]
+
+
+def test_overlong_title_is_rejected():
+    long_title = "Word " * 1000
+    dump = parse_dump(search_page(paper(long_title.strip(), ABSTRACT_1)), CAPTURED)
+    # With its title gone, the abstract and footer belong to no paper either.
+    assert reasons(dump) == ["title_too_long", "abstract_without_title"] + ["footer_without_title"] * 3
+    assert dump.records == []
+
+
+def test_copy_cut_off_mid_abstract_keeps_the_title_and_rejects_the_fragment():
+    text = compact(("Planning Models", ABSTRACT_1), ("Retrieval Bench", ABSTRACT_2))
+    text = text[: text.index("dense retrievers")]  # no newline at the end: interrupted
+    dump = parse_dump(text)
+    assert [r.title for r in dump.records] == ["Planning Models", "Retrieval Bench"]
+    assert dump.records[1].abstract is None
+    assert reasons(dump) == ["truncated_abstract"]
+
+
+def test_empty_and_whitespace_files_are_rejected_whole():
+    assert reasons(parse_dump("")) == ["empty_file"]
+    blank = parse_dump("  \n\n\t\n")
+    assert reasons(blank) == ["empty_file"] and blank.rejected_lines == blank.total_lines == 3
+
+
+def test_html_save_is_unrecognized():
+    dump = parse_dump("<!DOCTYPE html>\n<html><body>Papers</body></html>\n")
+    assert reasons(dump) == ["unrecognized_format"]
+    assert dump.records == [] and dump.rejected_lines == 2
+
+
+def test_text_of_another_site_is_unrecognized():
+    listing = (
+        "arXiv:2401.00001\nTitle: Something\nAuthors: A. Person, B. Person\n"
+        "Comments: 12 pages\nSubjects: Machine Learning (cs.LG)\n"
+    )
+    dump = parse_dump(listing)
+    assert reasons(dump) == ["unrecognized_format"]
+
+
+def test_crlf_bom_nfd_and_spaces_do_not_change_what_is_extracted():
+    title = "Café Models for Zürich"
+    clean = search_page(paper(title, ABSTRACT_1))
+    messy = "\ufeff" + clean.replace("é", "e\u0301").replace("ü", "u\u0308")
+    messy = messy.replace("\n", "  \r\n").replace(" for ", "  for ")
+    a, b = parse_dump(clean, CAPTURED), parse_dump(messy, CAPTURED)
+    assert [(r.title, r.abstract, r.author_count, r.published_date) for r in a.records] == [
+        (r.title, r.abstract, r.author_count, r.published_date) for r in b.records
+    ]
+    assert a.records[0].title == title
+
+
+def test_every_line_is_accounted_for_on_the_seeds():
+    from tests.conftest import COMPACT_SEED, SEARCH_SEED
+
+    for seed, captured, expected in ((SEARCH_SEED, CAPTURED, 45), (COMPACT_SEED, None, 119)):
+        text = seed.read_text(encoding="utf-8")
+        dump = parse_dump(text, captured)
+        assert len(dump.records) == expected
+        assert dump.rejects == []
+        assert dump.accounted_lines == dump.total_lines == len(text.rstrip("\n").split("\n"))
