@@ -305,13 +305,17 @@ def split_lines(text: str) -> list[str]:
 
 
 def _looks_like_papers_page(assembler: _Assembler, dump_lines: list[str]) -> bool:
-    """A dump with neither page chrome nor footers must at least read as title/abstract pairs."""
+    """A dump with neither page chrome nor footers must at least read as title/abstract pairs.
+
+    The abstracts must be abstract-shaped: any even run of short lines (an arXiv listing's
+    `Title:` / `Authors:` / `Subjects:` lines) pairs up, but not into prose.
+    """
     if assembler.header_seen or assembler.footer_seen:
         return True
     records = assembler.records
     if not records:
         return False
-    paired = sum(1 for r in records if r.abstract is not None)
+    paired = sum(1 for r in records if r.abstract is not None and is_abstract_shaped(r.abstract))
     return paired >= 0.8 * (len(records) + len(assembler.rejects))
 
 
