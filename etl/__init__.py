@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from etl.build import build
+    from etl.pipeline import build
 
 __all__ = ["build"]
 
@@ -16,7 +16,7 @@ __all__ = ["build"]
 def __getattr__(name: str) -> Any:
     # Imported on first use, so that `papers-etl --help` does not load polars.
     if name == "build":
-        from etl.build import build
+        from etl.pipeline import build
 
         return build
     raise AttributeError(name)

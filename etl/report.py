@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from etl import config
-from etl.build import BuildError, BuildOutcome, BuildSummary, build, list_dumps
+from etl.pipeline import BuildError, BuildOutcome, BuildSummary, build, list_dumps
 
 SUMMARY_JSON_ENV = "PAPERS_ETL_SUMMARY_JSON"
 MAX_WARNINGS_SHOWN = 50

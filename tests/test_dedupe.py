@@ -6,7 +6,7 @@ import datetime as dt
 
 import polars as pl
 
-from etl.build import RECORD_COLUMNS
+from etl.pipeline import RECORD_COLUMNS
 from etl.dedupe import deduplicate, record_keys
 
 ABSTRACT = (
