@@ -13,6 +13,8 @@ import errno
 import fcntl
 import os
 import shutil
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +26,18 @@ from etl.schemas import TableSpec
 
 _TMP_MARK = ".tmp-"
 _OLD_MARK = ".old-"
+
+# Test-only hook: `PAPERS_ETL_PAUSE_AT=write:papers` (or `parse`, `write:<table>`, `swap`)
+# makes the build announce `paused at <stage>` on stderr and sleep there, so that a test can
+# kill it at a known point (tests/test_interrupt.py). Unset, it costs one dict lookup.
+PAUSE_ENV = "PAPERS_ETL_PAUSE_AT"
+PAUSE_SECONDS = 120
+
+
+def pause_point(stage: str) -> None:
+    if os.environ.get(PAUSE_ENV) == stage:
+        print(f"paused at {stage}", file=sys.stderr, flush=True)
+        time.sleep(PAUSE_SECONDS)
 
 
 class OutputError(Exception):
@@ -105,6 +119,7 @@ def write_tables(tables: dict[str, pa.Table], specs: tuple[TableSpec, ...], stag
         for spec in specs:
             path = staging / spec.file_name
             write_parquet(tables[spec.name], path)
+            pause_point(f"write:{spec.name}")
             with open(path, "rb") as handle:
                 os.fsync(handle.fileno())
     except OSError as exc:
@@ -119,6 +134,7 @@ def swap_in(staging: Path, out_dir: Path) -> None:
     try:
         if out_dir.exists():
             out_dir.rename(parked)
+            pause_point("swap")
         staging.rename(out_dir)
     except OSError as exc:
         if parked.exists() and not out_dir.exists():
