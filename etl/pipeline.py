@@ -31,6 +31,7 @@ from etl.write import (
     conform,
     new_staging_dir,
     output_lock,
+    pause_point,
     recover,
     swap_in,
     write_tables,
@@ -128,13 +129,26 @@ class BuildResult:
 
 
 def list_dumps(raw_dir: Path) -> list[Path]:
-    """The dumps of a raw folder, in a fixed order (by name)."""
+    """The dumps of a raw folder, in a fixed order (by name).
+
+    Symlinks are listed even when broken or pointing out of the folder, so that skipping
+    them is reported (see `_parse_path`) rather than silent.
+    """
     if not raw_dir.is_dir():
         raise BuildError(f"raw folder {raw_dir} does not exist")
     return sorted(
-        (p for p in raw_dir.iterdir() if p.suffix == config.DUMP_SUFFIX and p.is_file()),
+        (
+            p
+            for p in raw_dir.iterdir()
+            if p.suffix == config.DUMP_SUFFIX and (p.is_file() or p.is_symlink())
+        ),
         key=lambda p: p.name,
     )
+
+
+def source_name(path: Path) -> str:
+    """The file name as recorded: bytes of a non-UTF-8 name are written as `\\xe9`."""
+    return path.name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def read_manifest(raw_dir: Path) -> tuple[dict[str, dt.date], list[Warning_]]:
@@ -236,16 +250,33 @@ def _cache_path(cache_dir: Path, sha: str, captured_on: dt.date | None) -> Path:
     return cache_dir / f"{sha}-v{config.PARSER_VERSION}-{captured_on or 'none'}.pkl"
 
 
+def _skipped(source_file: str, message: str, reject: Reject | None = None) -> FileResult:
+    """A file that was not read: no lines, at most one whole-file reject, one warning."""
+    rejects = [reject] if reject is not None else []
+    warning = Warning_(source_file, 0, f"{message}; file skipped")
+    columns: dict[str, list] = {n: [] for n in RECORD_COLUMNS}
+    return FileResult(source_file, "", None, None, columns, rejects, 0, 0, 0, 0, [warning])
+
+
+def _link_out_of(path: Path) -> Path | None:
+    """Where a symlink leads when that is outside the folder holding it, else None."""
+    if not path.is_symlink():
+        return None
+    target = Path(os.path.realpath(path))
+    return None if target.is_relative_to(os.path.realpath(path.parent)) else target
+
+
 def _parse_path(args: tuple[Path, str, dt.date | None, Path | None]) -> tuple[FileResult, bool]:
     """Worker entry: read, consult the cache, parse. Returns (result, came_from_cache)."""
     path, source_file, captured_on, cache_dir = args
+    target = _link_out_of(path)
+    if target is not None:
+        reject = Reject(0, 0, "outside_raw_dir", "symlink to a file outside the raw folder")
+        return _skipped(source_file, f"symlink to {target}, outside the raw folder", reject), False
     try:
         data = path.read_bytes()
     except OSError as exc:
-        warning = Warning_(source_file, 0, f"cannot read file: {exc.strerror}; file skipped")
-        return FileResult(
-            source_file, "", None, None, {n: [] for n in RECORD_COLUMNS}, [], 0, 0, 0, 0, [warning]
-        ), False
+        return _skipped(source_file, f"cannot read file: {exc.strerror}"), False
     cache_file = None
     if cache_dir is not None:
         sha = hashlib.sha256(data).hexdigest()
@@ -284,7 +315,7 @@ def parse_all(
     on_file: Callable[[], None] | None = None,
 ) -> tuple[list[FileResult], int]:
     """Parse every dump, in parallel when it pays. Results come back in input order."""
-    tasks = [(p, p.name, captured.get(p.name), cache_dir) for p in paths]
+    tasks = [(p, source_name(p), captured.get(p.name), cache_dir) for p in paths]
     workers = jobs or os.cpu_count() or 1
     total_bytes = sum(p.stat().st_size for p in paths if p.exists())
     results: list[FileResult] = []
@@ -297,9 +328,13 @@ def parse_all(
         executor = None
         outcomes = map(_parse_path, tasks)
     try:
-        for result, from_cache in outcomes:
+        for path, (result, from_cache) in zip(paths, outcomes, strict=True):
+            if result.source_file != path.name:
+                message = "file name is not valid UTF-8; undecodable bytes written as \\xNN"
+                result.warnings.insert(0, Warning_(result.source_file, 0, message))
             results.append(result)
             cached += from_cache
+            pause_point("parse")
             if on_file is not None:
                 on_file()
     finally:

@@ -53,6 +53,7 @@ REJECT_REASONS: dict[str, str] = {
     "date_out_of_range": "a published date before 1990 or after the capture date",
     "unknown_capture_year": "a date without a year in a dump whose capture year is unknown",
     "truncated_abstract": "an abstract cut off by the end of an interrupted copy",
+    "outside_raw_dir": "a symlink to a file outside the raw folder (not read)",
 }
 
 PAPERS = TableSpec(
@@ -169,7 +170,10 @@ REJECTS = TableSpec(
     columns=(
         Column("source_file", pa.string(), False, "Dump file name, relative to the raw folder."),
         Column(
-            "line_start", pa.int32(), False, "First rejected line (1-based; 0 for an empty file)."
+            "line_start",
+            pa.int32(),
+            False,
+            "First rejected line (1-based; 0 for a file with no lines or one not read).",
         ),
         Column("line_end", pa.int32(), False, "Last rejected line (inclusive)."),
         Column("reason", pa.string(), False, "Why the lines were rejected (a fixed set of codes)."),
