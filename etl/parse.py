@@ -338,7 +338,7 @@ def parse_dump(text: str, captured_on: dt.date | None = None) -> ParsedDump:
         dump.rejected_lines = total
         return dump
     if _HTML_START.match(text):
-        return _unrecognized(lines, "an HTML page, not copied text")
+        return _unrecognized(lines)
 
     assembler = _Assembler(total)
     handlers = {
@@ -353,9 +353,7 @@ def parse_dump(text: str, captured_on: dt.date | None = None) -> ParsedDump:
     assembler.finish()
 
     if not _looks_like_papers_page(assembler, lines):
-        return _unrecognized(
-            lines, "no page chrome, no footers, and lines not in title/abstract pairs"
-        )
+        return _unrecognized(lines)
 
     dump = ParsedDump(
         dump_format=_detect_format(lines, assembler),
@@ -379,11 +377,10 @@ def parse_dump(text: str, captured_on: dt.date | None = None) -> ParsedDump:
     return dump
 
 
-def _unrecognized(lines: list[str], why: str) -> ParsedDump:
+def _unrecognized(lines: list[str]) -> ParsedDump:
     dump = ParsedDump(dump_format=None, total_lines=len(lines))
     dump.rejects.append(Reject(1, len(lines), "unrecognized_format", _clip("\n".join(lines))))
     dump.rejected_lines = len(lines)
-    dump.warnings.append(f"line 1: not a Hugging Face Papers dump ({why})")
     return dump
 
 
@@ -406,7 +403,6 @@ def _reject_cut_off_abstract(
     last.abstract = None
     last.line_end = last.line_start
     _reject_span(dump, labels, line, line, "truncated_abstract", lines[line - 1])
-    dump.warnings.append(f"line {line}: abstract cut off by the end of the file")
 
 
 def _reject_undecodable_records(dump: ParsedDump, labels: bytearray, lines: list[str]) -> None:
@@ -420,7 +416,6 @@ def _reject_undecodable_records(dump: ParsedDump, labels: bytearray, lines: list
                 line for line in lines[record.line_start - 1 : record.line_end] if line
             )
             _reject_span(dump, labels, record.line_start, record.line_end, "undecodable_text", text)
-            dump.warnings.append(f"line {record.line_start}: bytes that are not valid UTF-8")
         else:
             kept.append(record)
     dump.records = kept
@@ -447,7 +442,6 @@ def _resolve_dates(
         line = record.date_line
         assert line is not None
         _reject_span(dump, labels, line, line, reason, record.date_line_text or "")
-        dump.warnings.append(f"line {line}: {reason.replace('_', ' ')} ({footer.text})")
         record.date_text = None
         record.date_line = None
         record.upvotes = None

@@ -219,9 +219,8 @@ def parse_file(data: bytes, source_file: str, captured_on: dt.date | None) -> Fi
     else:
         dump = parse_dump(decoded.text, captured_on)
         warnings.extend(_pinned_warnings(source_file, dump.warnings))
-        for reject in dump.rejects:
-            if reject.reason == "empty_file":
-                warnings.append(Warning_(source_file, 0, "empty file"))
+        warnings.extend(_reject_warning(source_file, reject) for reject in dump.rejects)
+        warnings.sort(key=lambda w: w.line)
     return FileResult(
         source_file=source_file,
         source_sha256=sha,
@@ -235,6 +234,15 @@ def parse_file(data: bytes, source_file: str, captured_on: dt.date | None) -> Fi
         rejected_lines=dump.rejected_lines,
         warnings=warnings,
     )
+
+
+def _reject_warning(source_file: str, reject: Reject) -> Warning_:
+    """Every reject is also said out loud, pinned to its file and first line."""
+    what = reject.reason.replace("_", " ")
+    if reject.reason in ("empty_file", "unrecognized_format"):
+        return Warning_(source_file, 0, f"{what}; file skipped")
+    preview = reject.text if len(reject.text) <= 60 else reject.text[:57] + "..."
+    return Warning_(source_file, reject.line_start, f"{what}: {preview!r}")
 
 
 def _pinned_warnings(source_file: str, messages: list[str]) -> Iterator[Warning_]:

@@ -50,7 +50,7 @@ def summary_table(summary: BuildSummary) -> Table:
 
 def run_build(raw: Path, out: Path, *, strict: bool, validate: bool, jobs: int, cache: bool) -> int:
     """The build command: 0 published, 1 data refused, 2 bad input folder, 3 output not writable."""
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     try:
         file_count = len(list_dumps(raw))
     except BuildError as exc:

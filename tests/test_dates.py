@@ -10,7 +10,13 @@ from etl.dates import capture_year, parse_footer_date, resolve_date
 def test_footer_date_with_year_and_upvotes():
     date = parse_footer_date("Feb 28, 2024 2")
     assert date is not None
-    assert (date.text, date.month, date.day, date.year, date.upvotes) == ("Feb 28, 2024", 2, 28, 2024, 2)
+    assert (date.text, date.month, date.day, date.year, date.upvotes) == (
+        "Feb 28, 2024",
+        2,
+        28,
+        2024,
+        2,
+    )
 
 
 def test_footer_date_without_year():
@@ -25,7 +31,11 @@ def test_non_dates_are_not_footer_dates():
 
 def test_manifest_capture_date_wins():
     capture = capture_year(dt.date(2025, 11, 11), [2024], None)
-    assert (capture.year, capture.source, capture.latest) == (2025, "capture_date", dt.date(2025, 11, 11))
+    assert (capture.year, capture.source, capture.latest) == (
+        2025,
+        "capture_date",
+        dt.date(2025, 11, 11),
+    )
 
 
 def test_capture_year_inferred_as_after_latest_explicit_year():
@@ -43,5 +53,7 @@ def test_no_manifest_and_no_explicit_year_means_unknown():
 def test_leap_day_depends_on_the_year():
     leap = parse_footer_date("Feb 29")
     assert leap is not None
-    assert resolve_date(leap, capture_year(dt.date(2024, 12, 1), [], None))[0] == dt.date(2024, 2, 29)
+    assert resolve_date(leap, capture_year(dt.date(2024, 12, 1), [], None))[0] == dt.date(
+        2024, 2, 29
+    )
     assert resolve_date(leap, capture_year(dt.date(2025, 12, 1), [], None))[2] == "invalid_date"

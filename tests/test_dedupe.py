@@ -6,8 +6,8 @@ import datetime as dt
 
 import polars as pl
 
-from etl.pipeline import RECORD_COLUMNS
 from etl.dedupe import deduplicate, record_keys
+from etl.pipeline import RECORD_COLUMNS
 
 ABSTRACT = (
     "We propose a method for learning to learn from few examples. It meta-trains a model "
@@ -24,14 +24,22 @@ def records(*rows: dict) -> pl.DataFrame:
     filled = []
     for i, row in enumerate(rows):
         title_key, abstract_key = record_keys(row["title"], row.get("abstract"))
-        filled.append({
-            "title": row["title"], "abstract": row.get("abstract"),
-            "title_key": title_key, "abstract_key": abstract_key,
-            "author_count": row.get("author_count"), "published_date": row.get("published_date"),
-            "date_text": row.get("date_text"), "year_source": row.get("year_source"),
-            "upvotes": row.get("upvotes"), "line_start": i + 1, "line_end": i + 1,
-            "captured_on": row.get("captured_on"),
-        })
+        filled.append(
+            {
+                "title": row["title"],
+                "abstract": row.get("abstract"),
+                "title_key": title_key,
+                "abstract_key": abstract_key,
+                "author_count": row.get("author_count"),
+                "published_date": row.get("published_date"),
+                "date_text": row.get("date_text"),
+                "year_source": row.get("year_source"),
+                "upvotes": row.get("upvotes"),
+                "line_start": i + 1,
+                "line_end": i + 1,
+                "captured_on": row.get("captured_on"),
+            }
+        )
     schema = dict(RECORD_COLUMNS) | {"captured_on": pl.Date}
     return pl.DataFrame(filled, schema=schema)
 
@@ -41,110 +49,162 @@ def paper_count(*rows: dict) -> int:
 
 
 def test_titles_equal_after_case_punctuation_hyphen_and_space_folding_merge():
-    assert paper_count(
-        {"title": "Meta-Learning: Fast Adaptation", "abstract": ABSTRACT},
-        {"title": "meta learning  fast adaptation!", "abstract": ABSTRACT},
-    ) == 1
+    assert (
+        paper_count(
+            {"title": "Meta-Learning: Fast Adaptation", "abstract": ABSTRACT},
+            {"title": "meta learning  fast adaptation!", "abstract": ABSTRACT},
+        )
+        == 1
+    )
 
 
 def test_abstracts_equal_after_whitespace_folding_merge():
-    assert paper_count(
-        {"title": "Meta Learning", "abstract": ABSTRACT},
-        {"title": "Meta Learning", "abstract": "  " + ABSTRACT.replace(" ", "   ") + " "},
-    ) == 1
+    assert (
+        paper_count(
+            {"title": "Meta Learning", "abstract": ABSTRACT},
+            {"title": "Meta Learning", "abstract": "  " + ABSTRACT.replace(" ", "   ") + " "},
+        )
+        == 1
+    )
 
 
 def test_missing_abstract_merges_and_the_abstract_is_kept():
-    result = deduplicate(records(
-        {"title": "Meta Learning", "abstract": None, "author_count": 3},
-        {"title": "Meta Learning", "abstract": ABSTRACT},
-    ))
+    result = deduplicate(
+        records(
+            {"title": "Meta Learning", "abstract": None, "author_count": 3},
+            {"title": "Meta Learning", "abstract": ABSTRACT},
+        )
+    )
     assert result.papers.height == 1
     assert result.papers["abstract"][0] == ABSTRACT
     assert result.authors["author_count"].to_list() == [3]
 
 
 def test_truncated_abstract_merges_and_the_full_one_is_kept():
-    result = deduplicate(records(
-        {"title": "Meta Learning", "abstract": ABSTRACT[:120] + "…"},
-        {"title": "Meta Learning", "abstract": ABSTRACT},
-    ))
+    result = deduplicate(
+        records(
+            {"title": "Meta Learning", "abstract": ABSTRACT[:120] + "…"},
+            {"title": "Meta Learning", "abstract": ABSTRACT},
+        )
+    )
     assert result.papers["abstract"].to_list() == [ABSTRACT]
 
 
 def test_same_title_with_clearly_different_abstracts_stays_two_papers():
-    result = deduplicate(records(
-        {"title": "Continual Learning", "abstract": ABSTRACT},
-        {"title": "Continual Learning", "abstract": OTHER_ABSTRACT},
-    ))
+    result = deduplicate(
+        records(
+            {"title": "Continual Learning", "abstract": ABSTRACT},
+            {"title": "Continual Learning", "abstract": OTHER_ABSTRACT},
+        )
+    )
     assert result.papers.height == 2
     assert result.papers["paper_id"].n_unique() == 2
 
 
 def test_missing_abstract_with_ambiguous_title_joins_the_paper_with_most_records():
-    result = deduplicate(records(
-        {"title": "Continual Learning", "abstract": ABSTRACT},
-        {"title": "Continual Learning", "abstract": OTHER_ABSTRACT},
-        {"title": "Continual Learning", "abstract": OTHER_ABSTRACT},
-        {"title": "Continual Learning", "abstract": None, "upvotes": 9},
-    ))
+    result = deduplicate(
+        records(
+            {"title": "Continual Learning", "abstract": ABSTRACT},
+            {"title": "Continual Learning", "abstract": OTHER_ABSTRACT},
+            {"title": "Continual Learning", "abstract": OTHER_ABSTRACT},
+            {"title": "Continual Learning", "abstract": None, "upvotes": 9},
+        )
+    )
     counts = dict(zip(result.papers["abstract"], result.papers["source_count"], strict=True))
     assert counts == {ABSTRACT: 1, OTHER_ABSTRACT: 3}
 
 
 def test_revised_title_with_identical_abstract_is_one_paper():
-    result = deduplicate(records(
-        {"title": "Meta Prompting for AGI Systems", "abstract": ABSTRACT,
-         "captured_on": dt.date(2024, 1, 1)},
-        {"title": "Meta Prompting for Reasoning and AGI Systems", "abstract": ABSTRACT,
-         "captured_on": dt.date(2025, 1, 1)},
-    ))
+    result = deduplicate(
+        records(
+            {
+                "title": "Meta Prompting for AGI Systems",
+                "abstract": ABSTRACT,
+                "captured_on": dt.date(2024, 1, 1),
+            },
+            {
+                "title": "Meta Prompting for Reasoning and AGI Systems",
+                "abstract": ABSTRACT,
+                "captured_on": dt.date(2025, 1, 1),
+            },
+        )
+    )
     assert result.papers["title"].to_list() == ["Meta Prompting for Reasoning and AGI Systems"]
 
 
 def test_revised_title_with_a_slightly_edited_abstract_is_one_paper():
     edited = ABSTRACT.replace("five benchmarks", "six benchmarks")
-    assert paper_count(
-        {"title": "Learning to Learn Quickly", "abstract": ABSTRACT},
-        {"title": "Learning to Learn Quickly at Scale", "abstract": edited},
-    ) == 1
+    assert (
+        paper_count(
+            {"title": "Learning to Learn Quickly", "abstract": ABSTRACT},
+            {"title": "Learning to Learn Quickly at Scale", "abstract": edited},
+        )
+        == 1
+    )
 
 
 def test_dissimilar_titles_with_the_same_abstract_stay_apart():
-    assert paper_count(
-        {"title": "Learning to Learn Quickly", "abstract": ABSTRACT},
-        {"title": "Graph Neural Networks for Chemistry", "abstract": ABSTRACT},
-    ) == 2
+    assert (
+        paper_count(
+            {"title": "Learning to Learn Quickly", "abstract": ABSTRACT},
+            {"title": "Graph Neural Networks for Chemistry", "abstract": ABSTRACT},
+        )
+        == 2
+    )
 
 
 def test_merge_keeps_the_highest_upvotes_and_never_invents_one():
-    result = deduplicate(records(
-        {"title": "Meta Learning", "abstract": ABSTRACT, "upvotes": 2},
-        {"title": "Meta Learning", "abstract": ABSTRACT, "upvotes": 7},
-        {"title": "Meta Learning", "abstract": ABSTRACT},
-        {"title": "Other", "abstract": OTHER_ABSTRACT},
-    ))
+    result = deduplicate(
+        records(
+            {"title": "Meta Learning", "abstract": ABSTRACT, "upvotes": 2},
+            {"title": "Meta Learning", "abstract": ABSTRACT, "upvotes": 7},
+            {"title": "Meta Learning", "abstract": ABSTRACT},
+            {"title": "Other", "abstract": OTHER_ABSTRACT},
+        )
+    )
     by_title = dict(zip(result.papers["title"], result.papers["upvotes"], strict=True))
     assert by_title == {"Meta Learning": 7, "Other": None}
 
 
 def test_merge_takes_a_footer_from_any_capture():
-    result = deduplicate(records(
-        {"title": "Meta Learning", "abstract": ABSTRACT},
-        {"title": "Meta Learning", "abstract": ABSTRACT, "author_count": 5,
-         "published_date": dt.date(2024, 3, 1), "date_text": "Mar 1, 2024", "year_source": "explicit"},
-    ))
+    result = deduplicate(
+        records(
+            {"title": "Meta Learning", "abstract": ABSTRACT},
+            {
+                "title": "Meta Learning",
+                "abstract": ABSTRACT,
+                "author_count": 5,
+                "published_date": dt.date(2024, 3, 1),
+                "date_text": "Mar 1, 2024",
+                "year_source": "explicit",
+            },
+        )
+    )
     assert result.authors["author_count"].to_list() == [5]
     assert result.dates.row(0)[1:] == (dt.date(2024, 3, 1), "Mar 1, 2024", "explicit")
 
 
 def test_explicit_year_beats_a_capture_year():
-    result = deduplicate(records(
-        {"title": "Meta Learning", "abstract": ABSTRACT, "published_date": dt.date(2025, 3, 1),
-         "date_text": "Mar 1", "year_source": "inferred", "captured_on": dt.date(2026, 1, 1)},
-        {"title": "Meta Learning", "abstract": ABSTRACT, "published_date": dt.date(2024, 3, 1),
-         "date_text": "Mar 1, 2024", "year_source": "explicit", "captured_on": dt.date(2025, 1, 1)},
-    ))
+    result = deduplicate(
+        records(
+            {
+                "title": "Meta Learning",
+                "abstract": ABSTRACT,
+                "published_date": dt.date(2025, 3, 1),
+                "date_text": "Mar 1",
+                "year_source": "inferred",
+                "captured_on": dt.date(2026, 1, 1),
+            },
+            {
+                "title": "Meta Learning",
+                "abstract": ABSTRACT,
+                "published_date": dt.date(2024, 3, 1),
+                "date_text": "Mar 1, 2024",
+                "year_source": "explicit",
+                "captured_on": dt.date(2025, 1, 1),
+            },
+        )
+    )
     assert result.dates["date_text"].to_list() == ["Mar 1, 2024"]
 
 
@@ -158,11 +218,13 @@ def test_paper_id_ignores_record_order_and_copies():
 
 
 def test_record_paper_ids_align_with_input_rows():
-    result = deduplicate(records(
-        {"title": "B paper", "abstract": OTHER_ABSTRACT},
-        {"title": "A paper", "abstract": ABSTRACT},
-        {"title": "b-paper", "abstract": OTHER_ABSTRACT},
-    ))
+    result = deduplicate(
+        records(
+            {"title": "B paper", "abstract": OTHER_ABSTRACT},
+            {"title": "A paper", "abstract": ABSTRACT},
+            {"title": "b-paper", "abstract": OTHER_ABSTRACT},
+        )
+    )
     ids = result.record_paper_ids.to_list()
     assert ids[0] == ids[2] != ids[1]
     assert result.merged_records == 1

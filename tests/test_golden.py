@@ -50,8 +50,11 @@ def test_seed_counts(seed_build):
 
 def test_seed_merges_are_the_shared_titles(seed_build):
     papers = seed_build.tables["papers"]
-    merged = {fold(t) for t, n in zip(column(papers, "title"), column(papers, "source_count"),
-                                       strict=True) if n == 2}
+    merged = {
+        fold(t)
+        for t, n in zip(column(papers, "title"), column(papers, "source_count"), strict=True)
+        if n == 2
+    }
     assert merged == {fold(t) for t in search_titles()} & {fold(t) for t in compact_titles()}
 
 
@@ -68,24 +71,38 @@ def test_seed_dates(seed_build):
     assert dates.num_rows == 44
     papers = seed_build.tables["papers"]
     title_of = dict(zip(column(papers, "paper_id"), column(papers, "title"), strict=True))
-    by_title = {title_of[pid]: (d, text, source) for pid, d, text, source in zip(
-        *(column(dates, c) for c in ("paper_id", "published_date", "date_text", "year_source")),
-        strict=True)}
+    by_title = {
+        title_of[pid]: (d, text, source)
+        for pid, d, text, source in zip(
+            *(column(dates, c) for c in ("paper_id", "published_date", "date_text", "year_source")),
+            strict=True,
+        )
+    }
     assert by_title["Metadata Conditioning Accelerates Language Model Pre-training"] == (
-        dt.date(2025, 1, 3), "Jan 3", "capture_date")
-    assert by_title["Discovering General Reinforcement Learning Algorithms with Adversarial "
-                    "Environment Design"] == (dt.date(2023, 10, 4), "Oct 4, 2023", "explicit")
+        dt.date(2025, 1, 3),
+        "Jan 3",
+        "capture_date",
+    )
+    assert by_title[
+        "Discovering General Reinforcement Learning Algorithms with Adversarial Environment Design"
+    ] == (dt.date(2023, 10, 4), "Oct 4, 2023", "explicit")
     body = SEARCH[11:]  # after the header and its page date `Nov 11`
-    shown = [m["date"] for line in body
-             if (m := re.fullmatch(r"(?P<date>[A-Z][a-z]{2} \d{1,2}(?:, \d{4})?)(?: \d+)?", line))]
+    shown = [
+        m["date"]
+        for line in body
+        if (m := re.fullmatch(r"(?P<date>[A-Z][a-z]{2} \d{1,2}(?:, \d{4})?)(?: \d+)?", line))
+    ]
     assert sorted(column(dates, "date_text")) == sorted(shown)
     assert "Skill-Targeted Adaptive Training" not in by_title
 
 
 def test_seed_upvotes(seed_build):
     papers = seed_build.tables["papers"]
-    upvotes = {t: u for t, u in zip(column(papers, "title"), column(papers, "upvotes"), strict=True)
-               if u is not None}
+    upvotes = {
+        t: u
+        for t, u in zip(column(papers, "title"), column(papers, "upvotes"), strict=True)
+        if u is not None
+    }
     assert upvotes == {
         "Learning to Generate Instruction Tuning Datasets for Zero-Shot Task Adaptation": 2,
         "Meta Prompting for AGI Systems": 1,
@@ -96,20 +113,27 @@ def test_seed_upvotes(seed_build):
 
 def test_seed_links(seed_build):
     links = seed_build.tables["links"]
-    written = {re.sub(r"[.,;]+$|\)\.?$", "", u)
-               for line in SEARCH + COMPACT for u in re.findall(r"https?://\S+", line)}
+    written = {
+        re.sub(r"[.,;]+$|\)\.?$", "", u)
+        for line in SEARCH + COMPACT
+        for u in re.findall(r"https?://\S+", line)
+    }
     assert links.num_rows == 36
     assert set(column(links, "url")) == written
     kinds = dict(zip(column(links, "url"), column(links, "kind"), strict=True))
     assert kinds["https://youtu.be/gCuUyGETbTU"] == "video"
     assert kinds["https://aka.ms/icl"] == "project"
     repos = dict(zip(column(links, "url"), column(links, "repo"), strict=True))
-    assert repos["https://github.com/meta-prompting/meta-prompting"] == "meta-prompting/meta-prompting"
+    assert (
+        repos["https://github.com/meta-prompting/meta-prompting"] == "meta-prompting/meta-prompting"
+    )
 
 
 def test_seed_first_record_had_subscribe_glued(seed_build):
-    assert "Bottom-Up Skill Discovery from Unsegmented Demonstrations for Long-Horizon Robot " \
+    assert (
+        "Bottom-Up Skill Discovery from Unsegmented Demonstrations for Long-Horizon Robot "
         "Manipulation" in column(seed_build.tables["papers"], "title")
+    )
     assert not any(t.startswith("Subscribe") for t in column(seed_build.tables["papers"], "title"))
 
 
@@ -123,7 +147,8 @@ def test_seed_provenance_points_at_the_title_lines(seed_build):
     papers = seed_build.tables["papers"]
     title_of = dict(zip(column(papers, "paper_id"), column(papers, "title"), strict=True))
     lines = {SEARCH_SEED.name: SEARCH, COMPACT_SEED.name: COMPACT}
-    for pid, name, start in zip(*(column(sources, c) for c in ("paper_id", "source_file", "line_start")),
-                                strict=True):
+    for pid, name, start in zip(
+        *(column(sources, c) for c in ("paper_id", "source_file", "line_start")), strict=True
+    ):
         line = lines[name][start - 1].removeprefix("Subscribe")
         assert fold(line) == fold(title_of[pid])

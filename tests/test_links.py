@@ -6,7 +6,11 @@ from etl.links import extract_links, strip_trailing_punctuation
 
 
 def test_trailing_sentence_punctuation_is_not_part_of_the_url():
-    for written in ("https://github.com/a/b.", "https://github.com/a/b,", "https://github.com/a/b;"):
+    for written in (
+        "https://github.com/a/b.",
+        "https://github.com/a/b,",
+        "https://github.com/a/b;",
+    ):
         assert strip_trailing_punctuation(written) == "https://github.com/a/b"
 
 
@@ -31,9 +35,14 @@ def test_kinds_by_host():
     )
     kinds = [(link.host, link.kind) for link in extract_links(text)]
     assert kinds == [
-        ("github.com", "code"), ("gitlab.com", "code"), ("bitbucket.org", "code"),
-        ("huggingface.co", "huggingface"), ("arxiv.org", "arxiv"), ("youtu.be", "video"),
-        ("www.youtube.com", "video"), ("example.org", "project"),
+        ("github.com", "code"),
+        ("gitlab.com", "code"),
+        ("bitbucket.org", "code"),
+        ("huggingface.co", "huggingface"),
+        ("arxiv.org", "arxiv"),
+        ("youtu.be", "video"),
+        ("www.youtube.com", "video"),
+        ("example.org", "project"),
     ]
 
 
@@ -42,13 +51,21 @@ def test_repo_is_owner_and_name_of_code_links_only():
         "https://github.com/google-research/self-organising-systems/tree/master/x "
         "https://github.com/onlyowner https://example.org/a/b https://github.com/o/r.git"
     )
-    assert [link.repo for link in links] == ["google-research/self-organising-systems", None, None, "o/r"]
+    assert [link.repo for link in links] == [
+        "google-research/self-organising-systems",
+        None,
+        None,
+        "o/r",
+    ]
 
 
 def test_host_is_lowercase():
     (link,) = extract_links("Visit HTTPS://GitHub.COM/Owner/Repo.")
     assert (link.url, link.host, link.kind, link.repo) == (
-        "HTTPS://GitHub.COM/Owner/Repo", "github.com", "code", "Owner/Repo"
+        "HTTPS://GitHub.COM/Owner/Repo",
+        "github.com",
+        "code",
+        "Owner/Repo",
     )
 
 

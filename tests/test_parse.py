@@ -51,7 +51,11 @@ def test_search_page_yields_title_abstract_and_footer():
     dump = parse_dump(search_page(paper("Planning Models", ABSTRACT_1)), CAPTURED)
     assert dump.dump_format == "search_page"
     (record,) = dump.records
-    assert (record.title, record.abstract, record.author_count) == ("Planning Models", ABSTRACT_1, 4)
+    assert (record.title, record.abstract, record.author_count) == (
+        "Planning Models",
+        ABSTRACT_1,
+        4,
+    )
     assert (record.date_text, record.published_date) == ("Apr 5", dt.date(2025, 4, 5))
     assert (record.line_start, record.line_end) == (13, 19)
 
@@ -98,12 +102,22 @@ def test_upvotes_follow_the_date():
         paper("B", ABSTRACT_2, footer(date="Apr 16 7")),
     )
     first, second = parse_dump(text, CAPTURED).records
-    assert (first.date_text, first.upvotes, first.published_date) == ("Feb 28, 2024", 2, dt.date(2024, 2, 28))
-    assert (second.date_text, second.upvotes, second.published_date) == ("Apr 16", 7, dt.date(2025, 4, 16))
+    assert (first.date_text, first.upvotes, first.published_date) == (
+        "Feb 28, 2024",
+        2,
+        dt.date(2024, 2, 28),
+    )
+    assert (second.date_text, second.upvotes, second.published_date) == (
+        "Apr 16",
+        7,
+        dt.date(2025, 4, 16),
+    )
 
 
 def test_yearless_date_takes_the_manifest_capture_year():
-    record = parse_dump(search_page(paper("A", ABSTRACT_1, footer(date="Jan 3"))), CAPTURED).records[0]
+    record = parse_dump(
+        search_page(paper("A", ABSTRACT_1, footer(date="Jan 3"))), CAPTURED
+    ).records[0]
     assert (record.published_date, record.year_source) == (dt.date(2025, 1, 3), "capture_date")
 
 
@@ -182,7 +196,9 @@ def test_title_with_no_abstract_between_papers_is_kept_and_pairing_recovers():
     text = text.replace("Orphan Title\n", "Orphan Title\nSecond Paper\n")
     dump = parse_dump(text)
     assert [(r.title, r.abstract is not None) for r in dump.records] == [
-        ("First Paper", True), ("Orphan Title", False), ("Second Paper", True)
+        ("First Paper", True),
+        ("Orphan Title", False),
+        ("Second Paper", True),
     ]
 
 
@@ -196,7 +212,9 @@ def test_overlong_title_is_rejected():
     long_title = "Word " * 1000
     dump = parse_dump(search_page(paper(long_title.strip(), ABSTRACT_1)), CAPTURED)
     # With its title gone, the abstract and footer belong to no paper either.
-    assert reasons(dump) == ["title_too_long", "abstract_without_title"] + ["footer_without_title"] * 3
+    assert (
+        reasons(dump) == ["title_too_long", "abstract_without_title"] + ["footer_without_title"] * 3
+    )
     assert dump.records == []
 
 
