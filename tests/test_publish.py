@@ -1,0 +1,285 @@
+"""Publishing end to end, offline: stage, load with `datasets`, query, and upload up to the
+`huggingface_hub` calls (HfApi is replaced by a recorder)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from huggingface_hub import constants
+
+from etl import card, config, publish, query, schemas
+
+DATA = config.PROCESSED_DIR
+REAL_VALIDATE_DATA = publish.validate_data
+REPO_ID = "someone/hf-papers"
+TOKEN = "hf_TestTokenThatMustNeverBePrinted"
+LAYOUT = sorted(
+    [publish.README_NAME, publish.CHART_REF, *(card.staged_file(t.name) for t in schemas.TABLES)]
+)
+
+
+def files_under(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.fixture(scope="module")
+def staged(tmp_path_factory: pytest.TempPathFactory) -> publish.StagedDataset:
+    return publish.stage_dataset(DATA, tmp_path_factory.mktemp("hub") / "stage")
+
+
+@pytest.fixture(scope="module")
+def load(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """`datasets.load_dataset`, offline, with its caches in a temporary folder."""
+    cache = tmp_path_factory.mktemp("hf-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HOME", str(cache / "home"))
+        mp.setenv("HF_DATASETS_CACHE", str(cache / "datasets"))
+        mp.setenv("HF_DATASETS_OFFLINE", "1")
+        import datasets
+
+        def load(path: Path, name: str | None = None) -> Any:
+            return datasets.load_dataset(
+                str(path), name, split="train", cache_dir=str(cache / "datasets")
+            )
+
+        yield load
+
+
+# --- staging -------------------------------------------------------------------------------
+
+
+def test_stage_holds_exactly_the_hub_layout(staged: publish.StagedDataset) -> None:
+    assert files_under(staged.path) == LAYOUT == list(staged.files)
+    for spec in schemas.TABLES:
+        copy = staged.path / card.staged_file(spec.name)
+        assert copy.read_bytes() == (DATA / spec.file_name).read_bytes()
+        assert staged.row_counts[spec.name] == pq.read_metadata(copy).num_rows
+    assert (staged.path / "README.md").read_text(encoding="utf-8") == card.render_card(DATA)
+    assert (staged.path / publish.CHART_REF).read_bytes() == card.CHART_PATH.read_bytes()
+    assert not [p for p in staged.path.parent.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("config_name", [None, *card.CONFIG_TABLES])
+def test_every_config_loads_offline_with_the_exact_rows_and_types(
+    staged: publish.StagedDataset, load: Any, config_name: str | None
+) -> None:
+    table = config_name or card.DEFAULT_CONFIG
+    spec = schemas.TABLES_BY_NAME[table]
+    dataset = load(staged.path, config_name)
+    expected = pq.read_table(DATA / spec.file_name)
+    assert dataset.data.table.schema.types == spec.schema.types
+    assert dataset.to_list() == expected.to_pylist()
+    for column in spec.columns:
+        feature = dataset.features[column.name]
+        assert feature.dtype == card.type_name(column.type)
+    if table == "dates":
+        assert isinstance(dataset[0]["published_date"], dt.date)
+
+
+def test_only_the_paper_tables_are_configs(staged: publish.StagedDataset, load: Any) -> None:
+    import datasets
+
+    names = datasets.get_dataset_config_names(str(staged.path))
+    assert sorted(names) == sorted(card.CONFIG_TABLES)
+    assert "rejects" not in names
+
+
+def test_card_examples_run_on_the_staged_layout(staged: publish.StagedDataset) -> None:
+    """The card's hf:// views, pointed at the stage: the Hub layout serves every example."""
+    con = duckdb.connect()
+    con.execute(query.views_sql(lambda t: (staged.path / card.staged_glob(t)).as_posix()))
+    for sql in card.example_queries((staged.path / "README.md").read_text(encoding="utf-8")):
+        assert query.run_query(con, sql) is not None
+    counts = con.sql("SELECT count(*) FROM papers_full").fetchall()
+    assert counts == [(staged.row_counts["papers"],)]
+
+
+def test_repo_id_fills_the_card(tmp_path: Path) -> None:
+    staged = publish.stage_dataset(DATA, tmp_path / "stage", repo_id=REPO_ID)
+    readme = (staged.path / "README.md").read_text(encoding="utf-8")
+    assert f"hf://datasets/{REPO_ID}/data/papers/*.parquet" in readme
+    assert card.REPO_ID_PLACEHOLDER not in readme
+
+
+def test_restaging_replaces_the_stage_atomically(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stage = tmp_path / "stage"
+    publish.stage_dataset(DATA, stage)
+    (stage / "data" / "stale.parquet").write_bytes(b"old")
+    publish.stage_dataset(DATA, stage)
+    assert not (stage / "data" / "stale.parquet").exists()
+
+    before = {p: p.read_bytes() for p in stage.rglob("*") if p.is_file()}
+
+    def broken(data_dir: Path) -> bytes:
+        raise RuntimeError("chart failed")
+
+    monkeypatch.setattr(card, "render_chart", broken)
+    with pytest.raises(RuntimeError):
+        publish.stage_dataset(DATA, stage)
+    assert {p: p.read_bytes() for p in stage.rglob("*") if p.is_file()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["stage"]  # no temporary folders left
+
+
+def test_a_folder_that_is_not_a_stage_is_never_replaced(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(publish.PublishError, match=r"notes\.txt"):
+        publish.stage_dataset(DATA, tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+# --- the command ---------------------------------------------------------------------------
+
+
+class FakeHfApi:
+    """Records what would have been sent to the Hub."""
+
+    instances: list[FakeHfApi] = []  # noqa: RUF012 (per-test list, reset by the fixture)
+    fail_on: str | None = None
+
+    def __init__(self, token: str | None = None, **_: Any) -> None:
+        self.token = token
+        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+        FakeHfApi.instances.append(self)
+
+    def _call(self, name: str, *args: Any, **kwargs: Any) -> None:
+        self.calls.append((name, args, kwargs))
+        if self.fail_on == name:
+            raise ConnectionError(f"Cannot reach https://huggingface.co (token {self.token})")
+
+    def whoami(self) -> dict[str, str]:
+        self._call("whoami")
+        return {"name": "someone"}
+
+    def create_repo(self, *args: Any, **kwargs: Any) -> None:
+        self._call("create_repo", *args, **kwargs)
+
+    def upload_folder(self, **kwargs: Any) -> SimpleNamespace:
+        # What the folder holds at upload time is what the Hub would receive.
+        kwargs["files"] = files_under(Path(kwargs["folder_path"]))
+        self._call("upload_folder", **kwargs)
+        return SimpleNamespace(commit_url=f"https://huggingface.co/datasets/{kwargs['repo_id']}/commit/1")
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> type[FakeHfApi]:
+    """Online mode with a token, a fake HfApi, and validation that passes."""
+    monkeypatch.setattr(FakeHfApi, "instances", [])
+    monkeypatch.setattr(FakeHfApi, "fail_on", None)
+    monkeypatch.setattr(publish, "HfApi", FakeHfApi)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token-file"))
+    monkeypatch.delenv("HF_OIDC_RESOURCE", raising=False)
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    monkeypatch.setattr(publish, "validate_data", lambda data_dir: None)
+    return FakeHfApi
+
+
+def publish_to(stage: Path, **options: Any) -> int:
+    options = {"repo_id": REPO_ID, "private": False, "dry_run": False, "data": DATA} | options
+    return publish.run_publish_command(stage, **options)
+
+
+def test_upload_sends_the_stage_as_one_commit(
+    hub: type[FakeHfApi], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stage = tmp_path / "stage"
+    assert publish_to(stage, private=True) == 0
+    (api,) = hub.instances
+    assert api.token == TOKEN
+    names = [name for name, _, _ in api.calls]
+    assert names == ["whoami", "create_repo", "upload_folder"]
+    _, args, kwargs = api.calls[1]
+    assert args == (REPO_ID,)
+    assert kwargs == {"repo_type": "dataset", "private": True, "exist_ok": True}
+    upload = api.calls[2][2]
+    assert upload["repo_id"] == REPO_ID and upload["repo_type"] == "dataset"
+    assert Path(upload["folder_path"]) == stage and upload["files"] == LAYOUT
+    papers = pq.read_metadata(DATA / "papers.parquet").num_rows
+    assert upload["commit_message"].startswith(f"Publish {papers} papers (")
+    assert upload["delete_patterns"] == ["data/*", "assets/*"]
+    out = capsys.readouterr()
+    assert f"https://huggingface.co/datasets/{REPO_ID}/commit/1" in out.out
+    assert TOKEN not in out.out + out.err
+
+
+def test_dry_run_validates_and_stages_but_never_touches_the_hub(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With the real validation and the test session's offline mode."""
+    monkeypatch.setattr(FakeHfApi, "instances", [])
+    monkeypatch.setattr(publish, "HfApi", FakeHfApi)
+    assert publish_to(tmp_path / "stage", dry_run=True) == 0
+    assert files_under(tmp_path / "stage") == LAYOUT
+    assert FakeHfApi.instances == []
+    assert "dry run: nothing uploaded" in capsys.readouterr().out
+
+
+def test_without_a_token_it_fails_clearly_and_changes_nothing(
+    hub: type[FakeHfApi], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("HF_TOKEN")
+    assert publish_to(tmp_path / "stage") == 1
+    assert "no Hugging Face token" in capsys.readouterr().err
+    assert hub.instances == [] and list(tmp_path.iterdir()) == []
+
+
+def test_in_offline_mode_it_fails_clearly_and_changes_nothing(
+    hub: type[FakeHfApi], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    assert publish_to(tmp_path / "stage") == 1
+    assert "HF_HUB_OFFLINE=0" in capsys.readouterr().err
+    assert hub.instances == [] and list(tmp_path.iterdir()) == []
+
+
+def test_without_network_it_fails_before_staging_and_never_prints_the_token(
+    hub: type[FakeHfApi], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hub.fail_on = "whoami"
+    assert publish_to(tmp_path / "stage") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot reach the Hub") and err.count("\n") == 1
+    assert TOKEN not in err and "***" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_upload_is_reported_in_one_line(
+    hub: type[FakeHfApi], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hub.fail_on = "upload_folder"
+    assert publish_to(tmp_path / "stage") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: upload failed: ConnectionError") and TOKEN not in err
+
+
+def test_tables_failing_validation_are_not_staged(
+    hub: type[FakeHfApi], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import etl.validate
+
+    monkeypatch.setattr(publish, "validate_data", REAL_VALIDATE_DATA)
+    failing = SimpleNamespace(success=False, failed_rules={"papers.abstract_length"})
+    monkeypatch.setattr(etl.validate, "validate_tables", lambda data_dir: failing)
+    assert publish_to(tmp_path / "stage") == 1
+    assert "papers.abstract_length" in capsys.readouterr().err
+    assert [name for name, _, _ in hub.instances[0].calls] == ["whoami"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_malformed_repo_id_is_refused(tmp_path: Path) -> None:
+    assert publish_to(tmp_path / "stage", repo_id="no-slash", dry_run=True) == 1
+    assert list(tmp_path.iterdir()) == []
+
