@@ -22,6 +22,7 @@ its abstract: stable across runs, input order and unrelated dumps.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -32,6 +33,7 @@ from etl import config
 from etl.normalize import abstract_key, stable_id, title_key
 
 ID_ABSTRACT_CHARS = 100
+_WORD_SPLIT = re.compile(r"[\W_]+")
 _BLOCK_CHARS = 120
 _YEAR_SOURCE_RANK = {"explicit": 0, "capture_date": 1, "inferred": 2}
 
@@ -61,11 +63,15 @@ def abstracts_near_identical(a: str, b: str) -> bool:
 
 
 def titles_very_similar(a: str, b: str) -> bool:
-    """Clause 3's test on titles."""
-    score = fuzz.token_set_ratio(
-        a.casefold(), b.casefold(), score_cutoff=config.REVISED_TITLE_MIN_SIMILARITY
-    )
-    return score > 0
+    """Clause 3's test on titles: similar word sets, or similar folded character strings.
+
+    Both sides are folded first, so `Vision-Language` and `Vision Language` are the same words.
+    """
+    cutoff = config.REVISED_TITLE_MIN_SIMILARITY
+    words_a, words_b = _WORD_SPLIT.sub(" ", a.casefold()), _WORD_SPLIT.sub(" ", b.casefold())
+    if fuzz.token_set_ratio(words_a, words_b, score_cutoff=cutoff):
+        return True
+    return fuzz.ratio(title_key(a), title_key(b), score_cutoff=cutoff) > 0
 
 
 def assign_heads(abstract_counts: dict[str, int]) -> tuple[dict[str, str], str]:

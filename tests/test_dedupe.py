@@ -228,3 +228,12 @@ def test_record_paper_ids_align_with_input_rows():
     ids = result.record_paper_ids.to_list()
     assert ids[0] == ids[2] != ids[1]
     assert result.merged_records == 1
+
+
+def test_revised_title_matches_across_hyphen_and_spacing_variants():
+    assert paper_count(
+        {"title": "Xika o1: Towards Data Efficient Motion Forecasting via Energy Based Models",
+         "abstract": ABSTRACT},
+        {"title": "Xika-o1: Practical Towards Data-Efficient Motion Forecasting via Energy-Based Models",
+         "abstract": ABSTRACT},
+    ) == 1
