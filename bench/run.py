@@ -1,0 +1,366 @@
+"""Benchmark: how fast, and in how much memory, the build turns N MB of dumps into tables.
+
+For each size it generates (or reuses) a synthetic pile with bench/generate.py, then runs,
+each in a fresh subprocess with wall time and peak RSS measured:
+
+  cat          read every dump to /dev/null: the I/O floor (warm page cache)
+  naive        bench/naive.py, the straightforward pure-Python reference
+  build cold   papers-etl build --no-validate --no-cache: every dump parsed
+  build warm   the same with the per-dump cache on (fills build/cache, or reuses it)
+  incremental  one new dump added to the pile, cache on: only that dump is parsed
+  validate     papers-etl validate on the cold build's tables
+
+and checks the build's distinct paper count against the pile's expected.json.
+
+    python bench/run.py [--sizes 10MB,100MB,1GB] [--work build/bench] [--skip-naive]
+
+Peak RSS is `ru_maxrss` from wait4 (the largest single process, workers included) and a
+sampled sum over the process tree (shared pages counted once per process).
+Results also go to WORK/results.json, merged by size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from generate import GENERATOR_VERSION, parse_size  # bench/ is sys.path[0] as a script
+
+BENCH_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = BENCH_DIR.parent
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+SUMMARY_ENV = "PAPERS_ETL_SUMMARY_JSON"
+
+
+@dataclass
+class Step:
+    """One measured subprocess, as it appears in the table and results.json."""
+
+    name: str
+    command: list[str]
+    returncode: int | None = None
+    seconds: float | None = None
+    megabytes: float | None = None  # input size the MB/s figure refers to
+    max_rss_mib: float | None = None
+    tree_rss_mib: float | None = None
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    summary: dict[str, object] = field(default_factory=dict)
+    check: str = ""  # PASS / FAIL / ERROR / info
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    @property
+    def mb_per_s(self) -> float | None:
+        if not self.ok or not self.seconds or self.megabytes is None:
+            return None
+        return self.megabytes / self.seconds
+
+
+# --- measuring --------------------------------------------------------------------------
+
+
+class TreeRssSampler(threading.Thread):
+    """Samples the summed RSS of a process and its descendants (Linux /proc)."""
+
+    def __init__(self, pid: int, interval: float = 0.1) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.interval = interval
+        self.peak = 0
+        self._halt = threading.Event()
+
+    def _descendants(self) -> list[int]:
+        pids, todo = [], [self.pid]
+        while todo:
+            pid = todo.pop()
+            pids.append(pid)
+            try:
+                for task in os.listdir(f"/proc/{pid}/task"):
+                    with open(f"/proc/{pid}/task/{task}/children") as handle:
+                        todo.extend(int(p) for p in handle.read().split())
+            except OSError:
+                continue
+        return pids
+
+    def _rss(self) -> int:
+        total = 0
+        for pid in self._descendants():
+            try:
+                with open(f"/proc/{pid}/statm") as handle:
+                    total += int(handle.read().split()[1]) * PAGE_SIZE
+            except (OSError, IndexError, ValueError):
+                continue
+        return total
+
+    def run(self) -> None:
+        if not Path("/proc").is_dir():
+            return
+        while not self._halt.is_set():
+            self.peak = max(self.peak, self._rss())
+            self._halt.wait(self.interval)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+
+
+def measure(step: Step, log_dir: Path, env: dict[str, str] | None = None) -> Step:
+    """Run step.command in a fresh process; wall time, ru_maxrss via wait4, sampled tree RSS."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    slug = step.name.replace(" ", "-")
+    with open(log_dir / f"{slug}.out", "wb") as out, open(log_dir / f"{slug}.err", "wb") as err:
+        started = time.perf_counter()
+        try:
+            proc = subprocess.Popen(step.command, stdout=out, stderr=err, env=env)
+        except OSError as exc:
+            step.returncode, step.note = 127, f"could not start: {exc}"
+            return step
+        sampler = TreeRssSampler(proc.pid)
+        sampler.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        step.seconds = time.perf_counter() - started
+        sampler.stop()
+    proc.returncode = step.returncode = os.waitstatus_to_exitcode(status)
+    step.max_rss_mib = usage.ru_maxrss / 1024  # KiB on Linux
+    step.tree_rss_mib = sampler.peak / 2**20 if sampler.peak else None
+    if not step.ok:
+        tail = (log_dir / f"{slug}.err").read_text(errors="replace").strip().splitlines()[-3:]
+        step.note = f"exit {step.returncode}: " + " | ".join(tail)[-300:]
+    return step
+
+
+# --- the pile -----------------------------------------------------------------------------
+
+
+def ensure_pile(size_dir: Path, size: int, seed: int) -> tuple[dict, Step]:
+    """Generate the pile and its extra dump, unless a pile with the same args exists."""
+    pile, extra = size_dir / "pile", size_dir / "extra"
+    stamp = size_dir / "generation.json"
+    step = Step("generate", [sys.executable, str(BENCH_DIR / "generate.py"), "--out", str(pile),
+                             "--size", str(size), "--seed", str(seed), "--extra-dir", str(extra)])
+    try:
+        expected = json.loads((pile / "expected.json").read_text())
+        cached = (expected.get("args") == {"size": size, "seed": seed}
+                  and expected.get("generator_version") == GENERATOR_VERSION
+                  and (extra / "expected.json").is_file() and stamp.is_file())
+    except (OSError, ValueError):
+        cached = False
+    if cached:
+        previous = json.loads(stamp.read_text())
+        step = Step(**{**previous, "note": "cached pile (time of its generation)"})
+    else:
+        for path in (pile, extra):
+            shutil.rmtree(path, ignore_errors=True)
+        measure(step, size_dir / "logs")
+        if not step.ok:
+            raise SystemExit(f"generator failed: {step.note}")
+        expected = json.loads((pile / "expected.json").read_text())
+        step.megabytes = expected["bytes"] / 1e6
+        stamp.write_text(json.dumps(asdict(step), indent=2))
+    expected["extra"] = json.loads((extra / "expected.json").read_text())
+    return expected, step
+
+
+def incremental_raw(size_dir: Path) -> Path:
+    """The pile plus the extra dump, as hard links (no copy of a 1 GB pile)."""
+    pile, extra, target = size_dir / "pile", size_dir / "extra", size_dir / "incremental-raw"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for source in [*sorted(pile.glob("*.txt")), *sorted(extra.glob("*.txt"))]:
+        try:
+            os.link(source, target / source.name)
+        except OSError:
+            shutil.copy2(source, target / source.name)
+    rows = (pile / "manifest.csv").read_text().splitlines()
+    rows += (extra / "manifest.csv").read_text().splitlines()[1:]
+    (target / "manifest.csv").write_text("\n".join(rows) + "\n")
+    return target
+
+
+# --- the steps ----------------------------------------------------------------------------
+
+
+def papers_etl() -> list[str]:
+    for candidate in (PROJECT_ROOT / ".venv" / "bin" / "papers-etl",
+                      Path(sys.executable).parent / "papers-etl"):
+        if candidate.is_file():
+            return [str(candidate)]
+    found = shutil.which("papers-etl")
+    return [found] if found else [sys.executable, "-m", "etl"]
+
+
+def table_rows(folder: Path, table: str) -> int | None:
+    try:
+        import pyarrow.parquet as pq
+
+        return int(pq.read_metadata(folder / f"{table}.parquet").num_rows)
+    except Exception:  # missing table, no pyarrow: the count is simply unknown
+        return None
+
+
+def run_build(name: str, raw: Path, out: Path, size_dir: Path, megabytes: float,
+              extra_args: list[str], expect_papers: int, expect_records: int) -> Step:
+    summary_path = size_dir / "logs" / f"{name.replace(' ', '-')}.summary.json"
+    summary_path.unlink(missing_ok=True)
+    env = {**os.environ, SUMMARY_ENV: str(summary_path), "GX_ANALYTICS_ENABLED": "false",
+           "HF_HUB_OFFLINE": "1"}
+    step = Step(name, [*papers_etl(), "build", "--raw", str(raw), "--out", str(out),
+                       "--no-validate", *extra_args], megabytes=megabytes)
+    measure(step, size_dir / "logs", env)
+    if summary_path.is_file():
+        step.summary = json.loads(summary_path.read_text())
+        stages = step.summary.get("stage_seconds")
+        step.stage_seconds = stages if isinstance(stages, dict) else {}
+    if not step.ok:
+        step.check = "ERROR"
+        return step
+    papers = step.summary.get("papers", table_rows(out, "papers"))
+    records = step.summary.get("records", table_rows(out, "sources"))
+    good = papers == expect_papers and records == expect_records
+    step.check = "PASS" if good else "FAIL"
+    step.note = (f"papers {papers} (expected {expect_papers}), "
+                 f"records {records} (expected {expect_records})")
+    cached = step.summary.get("files_from_cache")
+    if cached:
+        step.note += f", {cached} files from cache"
+    return step
+
+
+def bench_size(label: str, work: Path, seed: int, skip_naive: bool, jobs: int | None) -> dict:
+    size = parse_size(label)
+    size_dir = work / label
+    size_dir.mkdir(parents=True, exist_ok=True)
+    logs, outs = size_dir / "logs", size_dir / "out"
+    expected, generation = ensure_pile(size_dir, size, seed)
+    pile = size_dir / "pile"
+    megabytes = expected["bytes"] / 1e6
+    dumps = sorted(str(p) for p in pile.glob("*.txt"))
+    steps: list[Step] = [generation]
+
+    cat = Step("cat", ["sh", "-c", 'cat -- "$@" > /dev/null', "sh", *dumps], megabytes=megabytes)
+    steps.append(measure(cat, logs))
+
+    if not skip_naive:
+        naive = Step("naive", [sys.executable, str(BENCH_DIR / "naive.py"), str(pile),
+                               str(outs / "naive")], megabytes=megabytes)
+        measure(naive, logs)
+        if naive.ok:
+            try:
+                got = json.loads((logs / "naive.out").read_text().strip().splitlines()[-1])
+                want = expected["distinct_title_keys"]
+                naive.note = (f"title keys {got['papers']} (expected {want}; revised titles "
+                              f"count twice), records {got['records']}")
+                naive.check = "info"
+            except (ValueError, IndexError, KeyError):
+                pass
+        steps.append(naive)
+
+    jobs_args = ["--jobs", str(jobs)] if jobs is not None else []
+    papers, records = expected["distinct_papers"], expected["raw_records"]
+    cold = run_build("build cold", pile, outs / "build", size_dir, megabytes,
+                     ["--no-cache", *jobs_args], papers, records)
+    steps.append(cold)
+    if cold.ok:
+        steps.append(run_build("build warm", pile, outs / "build-cached", size_dir, megabytes,
+                               jobs_args, papers, records))
+        extra = expected["extra"]
+        incr = incremental_raw(size_dir)
+        incr_mb = megabytes + (incr / extra["file"]).stat().st_size / 1e6
+        steps.append(run_build("incremental", incr, outs / "incremental", size_dir, incr_mb,
+                               jobs_args, extra["distinct_papers_after"],
+                               extra["raw_records_after"]))
+        validate = Step("validate", [*papers_etl(), "validate", "--data", str(outs / "build")])
+        measure(validate, logs, {**os.environ, "GX_ANALYTICS_ENABLED": "false"})
+        validate.check = "PASS" if validate.ok else "FAIL"
+        steps.append(validate)
+
+    return {
+        "label": label,
+        "bytes": expected["bytes"],
+        "files": expected["files"],
+        "raw_records": records,
+        "distinct_papers": papers,
+        "seed": seed,
+        "steps": [asdict(s) | {"mb_per_s": s.mb_per_s} for s in steps],
+        "_steps": steps,
+    }
+
+
+# --- reporting ----------------------------------------------------------------------------
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def print_table(result: dict) -> None:
+    print(f"\n== {result['label']}: {result['bytes'] / 1e6:,.1f} MB in {result['files']} files, "
+          f"{result['raw_records']:,} records, {result['distinct_papers']:,} distinct papers")
+    print(f"{'step':<13}{'seconds':>9}{'MB/s':>9}{'RSS MiB':>9}{'tree MiB':>10}  check / note")
+    for step in result["_steps"]:
+        status = step.check or ("ok" if step.ok else "ERROR")
+        print(f"{step.name:<13}{_fmt(step.seconds, '.2f'):>9}{_fmt(step.mb_per_s, '.1f'):>9}"
+              f"{_fmt(step.max_rss_mib, '.0f'):>9}{_fmt(step.tree_rss_mib, '.0f'):>10}  "
+              f"{status} {step.note}".rstrip())
+        for stage, seconds in step.stage_seconds.items():
+            print(f"  {stage:<11}{seconds:>9.2f}")
+
+
+def write_results(work: Path, results: list[dict]) -> Path:
+    path = work / "results.json"
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError):
+        stored = {}
+    sizes = stored.get("sizes", {}) if isinstance(stored, dict) else {}
+    for result in results:
+        sizes[result["label"]] = {k: v for k, v in result.items() if not k.startswith("_")}
+        sizes[result["label"]]["measured_at"] = dt.datetime.now().isoformat(timespec="seconds")
+    payload = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform()},
+        "sizes": sizes,
+    }
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10MB,100MB,1GB")
+    parser.add_argument("--work", type=Path, default=PROJECT_ROOT / "build" / "bench")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--jobs", type=int, default=None, help="passed to papers-etl build")
+    args = parser.parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    results = []
+    for label in (s.strip() for s in args.sizes.split(",") if s.strip()):
+        result = bench_size(label, args.work.resolve(), args.seed, args.skip_naive, args.jobs)
+        print_table(result)
+        results.append(result)
+        write_results(args.work, results)
+    path = write_results(args.work, results)
+    print(f"\nresults: {path}")
+    bad = [f"{r['label']} {s.name}" for r in results for s in r["_steps"]
+           if s.check in ("FAIL", "ERROR") or not s.ok]
+    if bad:
+        print("FAILED: " + ", ".join(bad))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
