@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import os
 import re
-import tempfile
+import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from string import Template
@@ -27,18 +27,20 @@ from etl import config, query, schemas
 TEMPLATE_PATH = Path(__file__).parent / "templates" / "dataset_card.md.tmpl"
 CARD_PATH = config.PROJECT_ROOT / "dataset_card.md"
 CHART_PATH = config.PROJECT_ROOT / "assets" / "papers_per_year.png"
+CHART_REF = CHART_PATH.relative_to(config.PROJECT_ROOT).as_posix()  # as the card links it
 # The five paper tables are the Hub configs; `rejects` is staged for audit only (see card).
 CONFIG_TABLES: tuple[str, ...] = ("papers", "authors", "dates", "links", "sources")
 DEFAULT_CONFIG = "papers"
 REPO_ID_PLACEHOLDER = "OWNER/NAME"
 TOP_HOSTS = 10
-# Hugging Face's size buckets (upper bounds, exclusive), counted in papers.
-_SIZE_CATEGORIES = (
-    (1_000, "n<1K"),
-    (10_000, "1K<n<10K"),
-    (100_000, "10K<n<100K"),
-    (1_000_000, "100K<n<1M"),
-    (10_000_000, "1M<n<10M"),
+# The Hub's `size_categories` buckets (exclusive upper bounds), counted in papers.
+_SIZE_CATEGORIES = tuple(
+    (10**exponent, name)
+    for exponent, name in (
+        (3, "n<1K"), (4, "1K<n<10K"), (5, "10K<n<100K"), (6, "100K<n<1M"), (7, "1M<n<10M"),
+        (8, "10M<n<100M"), (9, "100M<n<1B"), (10, "1B<n<10B"), (11, "10B<n<100B"),
+        (12, "100B<n<1T"),
+    )
 )
 
 
@@ -54,7 +56,7 @@ def staged_glob(table: str) -> str:
 
 def size_category(rows: int) -> str:
     """The Hub `size_categories` bucket for a row count."""
-    return next((name for bound, name in _SIZE_CATEGORIES if rows < bound), "n>10M")
+    return next((name for bound, name in _SIZE_CATEGORIES if rows < bound), "n>1T")
 
 
 def _generated(name: str, body: str) -> str:
@@ -88,6 +90,7 @@ def example_queries(card_text: str) -> list[str]:
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[Any, ...]]:
+    """All rows of a statistics query (the card's numbers all come from SQL on the views)."""
     return con.sql(sql).fetchall()
 
 
@@ -159,11 +162,13 @@ def _chart(con: duckdb.DuckDBPyConnection, chart_ref: str) -> str:
 
 def _dumps(con: duckdb.DuckDBPyConnection) -> str:
     rows = _rows(con, """
-        SELECT source_file, any_value(dump_format), any_value(captured_on),
-               count(*), count(DISTINCT paper_id)
-        FROM sources GROUP BY source_file ORDER BY source_file""")
-    header = ("dump", "layout", "captured on", "records", "papers")
-    return _generated("dumps", _md_table(header, rows, numeric=2))
+        SELECT s.source_file, any_value(s.dump_format), any_value(s.captured_on),
+               count(*), count(DISTINCT s.paper_id),
+               count(DISTINCT s.paper_id) FILTER (WHERE s.paper_id IN (
+                   SELECT o.paper_id FROM sources AS o WHERE o.source_file <> s.source_file))
+        FROM sources AS s GROUP BY s.source_file ORDER BY s.source_file""")
+    header = ("dump", "layout", "captured on", "records", "papers", "also in another dump")
+    return _generated("dumps", _md_table(header, rows, numeric=3))
 
 
 def _columns() -> str:
@@ -226,7 +231,7 @@ def render_card(
     data_dir: Path,
     *,
     repo_id: str | None = None,
-    chart_ref: str = CHART_PATH.relative_to(config.PROJECT_ROOT).as_posix(),
+    chart_ref: str = CHART_REF,
 ) -> str:
     """The card's markdown for the tables in `data_dir` (reads them; writes nothing).
 
@@ -305,19 +310,18 @@ def _write_atomic(path: Path, data: bytes) -> None:
     if path.is_file() and path.read_bytes() == data:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")  # umask mode, unlike mkstemp
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        tmp.write_bytes(data)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
 def write_card(data_dir: Path, card_path: Path = CARD_PATH, chart_path: Path = CHART_PATH) -> None:
     """Write the card and its chart for `data_dir`; the card links the chart relatively."""
     chart_ref = Path(os.path.relpath(chart_path.resolve(), card_path.resolve().parent)).as_posix()
-    card = render_card(data_dir, chart_ref=chart_ref)
+    text = render_card(data_dir, chart_ref=chart_ref)
     _write_atomic(chart_path, render_chart(data_dir))
-    _write_atomic(card_path, card.encode("utf-8"))
+    _write_atomic(card_path, text.encode("utf-8"))

@@ -14,30 +14,31 @@ Staged layout (the dataset repository's root):
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sys
-import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.parquet as pq
 from huggingface_hub import HfApi, constants, get_token
+from huggingface_hub.errors import HTTPError
 
-from etl import card, config, schemas
+from etl import card, schemas
 
 README_NAME = "README.md"
-CHART_REF = card.CHART_PATH.relative_to(config.PROJECT_ROOT).as_posix()
 # Top-level entries a stage consists of; a folder holding anything else is not replaced.
 STAGE_ENTRIES = frozenset({README_NAME, "data", "assets"})
 # Remote files that the commit replaces wholesale, so that stale tables never linger.
 DELETE_PATTERNS = ["data/*", "assets/*"]
 REPO_TYPE = "dataset"
 _REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
-# What a failing Hub call raises: HTTP, network and offline errors are all OSErrors;
+# What a failing Hub call raises: transport errors (no network, DNS) are the HTTP client's
+# HTTPError, which huggingface_hub re-exports; HfHubHTTPError and offline mode are OSErrors;
 # HFValidationError (a malformed repo id) is a ValueError.
-_HUB_ERRORS = (OSError, ValueError)
+_HUB_ERRORS = (HTTPError, OSError, ValueError)
 
 
 class PublishError(Exception):
@@ -88,15 +89,19 @@ def stage_dataset(data_dir: Path, stage: Path, *, repo_id: str | None = None) ->
     missing = [t.file_name for t in schemas.TABLES if not (data_dir / t.file_name).is_file()]
     if missing:
         raise PublishError(f"{data_dir} lacks {', '.join(missing)}; build first (make data)")
+    stage = Path(os.path.abspath(stage))  # `.` and `..` get a name and a parent
+    if not stage.name:
+        raise PublishError(f"--stage {stage} cannot be replaced; pass a folder below it")
     _check_stage_target(stage)
     stage.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{stage.name}.", suffix=".tmp", dir=stage.parent))
+    tmp = stage.with_name(f".{stage.name}.{uuid.uuid4().hex[:8]}.tmp")  # umask mode (not 0700)
+    tmp.mkdir()
     try:
-        readme = card.render_card(data_dir, repo_id=repo_id, chart_ref=CHART_REF)
+        readme = card.render_card(data_dir, repo_id=repo_id, chart_ref=card.CHART_REF)
         (tmp / README_NAME).write_text(readme, encoding="utf-8", newline="\n")
-        (tmp / CHART_REF).parent.mkdir(parents=True)
-        (tmp / CHART_REF).write_bytes(card.render_chart(data_dir))
-        row_counts = {}
+        (tmp / card.CHART_REF).parent.mkdir(parents=True)
+        (tmp / card.CHART_REF).write_bytes(card.render_chart(data_dir))
+        row_counts: dict[str, int] = {}
         for table in schemas.TABLES:
             target = tmp / card.staged_file(table.name)
             target.parent.mkdir(parents=True)

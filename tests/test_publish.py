@@ -13,6 +13,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 from huggingface_hub import constants
+from huggingface_hub.errors import HTTPError
 
 from etl import card, config, publish, query, schemas
 
@@ -21,7 +22,7 @@ REAL_VALIDATE_DATA = publish.validate_data
 REPO_ID = "someone/hf-papers"
 TOKEN = "hf_TestTokenThatMustNeverBePrinted"
 LAYOUT = sorted(
-    [publish.README_NAME, publish.CHART_REF, *(card.staged_file(t.name) for t in schemas.TABLES)]
+    [publish.README_NAME, card.CHART_REF, *(card.staged_file(t.name) for t in schemas.TABLES)]
 )
 
 
@@ -62,7 +63,7 @@ def test_stage_holds_exactly_the_hub_layout(staged: publish.StagedDataset) -> No
         assert copy.read_bytes() == (DATA / spec.file_name).read_bytes()
         assert staged.row_counts[spec.name] == pq.read_metadata(copy).num_rows
     assert (staged.path / "README.md").read_text(encoding="utf-8") == card.render_card(DATA)
-    assert (staged.path / publish.CHART_REF).read_bytes() == card.CHART_PATH.read_bytes()
+    assert (staged.path / card.CHART_REF).read_bytes() == card.CHART_PATH.read_bytes()
     assert not [p for p in staged.path.parent.iterdir() if p.name.startswith(".")]
 
 
@@ -152,8 +153,8 @@ class FakeHfApi:
 
     def _call(self, name: str, *args: Any, **kwargs: Any) -> None:
         self.calls.append((name, args, kwargs))
-        if self.fail_on == name:
-            raise ConnectionError(f"Cannot reach https://huggingface.co (token {self.token})")
+        if self.fail_on == name:  # what httpx raises without network, as huggingface_hub passes it on
+            raise HTTPError(f"[Errno -2] Name or service not known (token {self.token})")
 
     def whoami(self) -> dict[str, str]:
         self._call("whoami")
@@ -261,7 +262,7 @@ def test_a_failed_upload_is_reported_in_one_line(
     hub.fail_on = "upload_folder"
     assert publish_to(tmp_path / "stage") == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: upload failed: ConnectionError") and TOKEN not in err
+    assert err.startswith("error: upload failed: HTTPError") and TOKEN not in err
 
 
 def test_tables_failing_validation_are_not_staged(
