@@ -74,6 +74,8 @@ def capture_year(
     if not explicit_years:
         return CaptureYear(None, None, None, None)
     year = max(explicit_years) + 1
+    if year > dt.MAXYEAR:  # `Jan 1, 9999` on the page: no calendar year comes after it
+        return CaptureYear(None, None, None, None)
     captured_on = None
     if page_date is not None:
         try:
