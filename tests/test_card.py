@@ -64,6 +64,14 @@ def test_front_matter_has_the_hub_fields_and_one_config_per_table(rendered: str)
         assert c["data_files"] == [{"split": "train", "path": card.staged_glob(c["config_name"])}]
 
 
+def test_huggingface_hub_reads_the_card_metadata(rendered: str) -> None:
+    from huggingface_hub import DatasetCard
+
+    data = DatasetCard(rendered).data
+    assert (data.license, data.size_categories) == ("cc-by-4.0", front_matter(rendered)["size_categories"])
+    assert [c["config_name"] for c in data.configs] == list(card.CONFIG_TABLES)
+
+
 def test_every_column_of_every_table_is_documented(rendered: str) -> None:
     for spec in schemas.TABLES:
         body = section(rendered, f"### `{spec.name}`")
