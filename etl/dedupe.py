@@ -3,7 +3,7 @@
 The rule (each clause has a test in tests/test_dedupe.py):
 
 1. Two records are the same paper when their titles are equal after case, punctuation,
-   hyphen and whitespace folding (`normalize.title_key`) and their abstracts agree:
+   hyphen and whitespace folding (`title_key`, see `normalize.clean_records`) and their abstracts agree:
    equal after whitespace folding, or one is missing, or one is a truncated prefix of the
    other (at least `TRUNCATED_ABSTRACT_MIN_CHARS` long; a trailing `...`/`…` is ignored).
 2. Same folded title but clearly different abstracts: two papers. A record with no
@@ -30,17 +30,12 @@ import polars as pl
 from rapidfuzz import fuzz
 
 from etl import config
-from etl.normalize import abstract_key, stable_id, title_key
+from etl.normalize import stable_id
 
 ID_ABSTRACT_CHARS = 100
 _WORD_SPLIT = re.compile(r"[\W_]+")
 _BLOCK_CHARS = 120
 _YEAR_SOURCE_RANK = {"explicit": 0, "capture_date": 1, "inferred": 2}
-
-
-def record_keys(title: str, abstract: str | None) -> tuple[str, str | None]:
-    """The folded keys dedup compares; computed where records are parsed (in parallel)."""
-    return title_key(title), abstract_key(abstract) if abstract is not None else None
 
 
 def _is_truncation(short: str, full: str) -> bool:
@@ -68,10 +63,11 @@ def titles_very_similar(a: str, b: str) -> bool:
     Both sides are folded first, so `Vision-Language` and `Vision Language` are the same words.
     """
     cutoff = config.REVISED_TITLE_MIN_SIMILARITY
-    words_a, words_b = _WORD_SPLIT.sub(" ", a.casefold()), _WORD_SPLIT.sub(" ", b.casefold())
+    words_a, words_b = _WORD_SPLIT.sub(" ", a.lower()), _WORD_SPLIT.sub(" ", b.lower())
     if fuzz.token_set_ratio(words_a, words_b, score_cutoff=cutoff):
         return True
-    return fuzz.ratio(title_key(a), title_key(b), score_cutoff=cutoff) > 0
+    key_a, key_b = words_a.replace(" ", ""), words_b.replace(" ", "")
+    return fuzz.ratio(key_a, key_b, score_cutoff=cutoff) > 0
 
 
 def assign_heads(abstract_counts: dict[str, int]) -> tuple[dict[str, str], str]:

@@ -1,6 +1,7 @@
 """Normalization: the text rules that make copies of the same page compare equal.
 
-Unicode NFC, LF line endings, no trailing spaces, folded inner whitespace; plus the folding
+LF line endings and no trailing spaces per dump; Unicode NFC and folded inner whitespace per
+field (title, abstract); plus the folding
 keys the deduplicator compares (see etl/dedupe.py for the rule that uses them).
 """
 
@@ -10,22 +11,29 @@ import hashlib
 import re
 import unicodedata
 
-_TRAILING_SPACE = re.compile(r"[^\S\n]+(?=\n|\Z)")
-_NON_ALNUM = re.compile(r"[\W_]+")
-_ELLIPSIS_TAIL = re.compile(r"\s*(?:\.\.\.|…)\s*\Z")
+import polars as pl
+
+_ELLIPSIS_TAIL = r"\s*(?:\.\.\.|\u2026)$"
+# Whitespace that `fold_spaces` would change: a run, a leading space, or anything but a space.
+_UNFOLDED_SPACE = r"\s\s|^\s|[^\S ]"
 # Lone surrogates stand for bytes that were not valid UTF-8 (see etl/decode.py).
 _UNDECODED = re.compile("[\udc80-\udcff]")
 
 
-def normalize_text(text: str) -> str:
-    """Whole-dump normalization; it never changes the number of lines."""
+def dump_lines(text: str) -> tuple[list[str], bool]:
+    """A dump's lines as a person counts them, and whether the last one ended with a newline.
+
+    BOM removed, CRLF/CR made LF, trailing whitespace stripped; never changes the line count.
+    """
     if text.startswith("\ufeff"):
         text = text[1:]
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if not text.isascii() and not unicodedata.is_normalized("NFC", text):
-        text = unicodedata.normalize("NFC", text)
-    return _TRAILING_SPACE.sub("", text)
+    lines = [line.rstrip() for line in text.split("\n")]
+    ends_with_newline = text.endswith("\n")
+    if ends_with_newline or lines == [""]:
+        lines.pop()
+    return lines, ends_with_newline
 
 
 def fold_spaces(value: str) -> str:
@@ -33,15 +41,45 @@ def fold_spaces(value: str) -> str:
     return " ".join(value.split())
 
 
-def title_key(title: str) -> str:
-    """Case, punctuation, hyphen and whitespace folded: `Meta-Learning!` == `meta learning`."""
-    key = _NON_ALNUM.sub("", title.casefold())
-    return key or fold_spaces(title).casefold()
+def _nfc(column: pl.Series) -> pl.Series:
+    """NFC, computed only for the (few) values that are not plain ASCII."""
+    non_ascii = (column.str.len_bytes() != column.str.len_chars()).fill_null(False)
+    indices = non_ascii.arg_true()
+    if indices.len() == 0:
+        return column
+    values = [unicodedata.normalize("NFC", v) for v in column.gather(indices).to_list()]
+    return column.scatter(indices, pl.Series(values, dtype=pl.String))
 
 
-def abstract_key(abstract: str) -> str:
-    """Whitespace-folded abstract without a trailing ellipsis (a sign of truncation)."""
-    return _ELLIPSIS_TAIL.sub("", fold_spaces(abstract))
+def _folded(column: pl.Series) -> pl.Series:
+    """`fold_spaces`, computed only where some whitespace needs folding."""
+    needs = column.str.contains(_UNFOLDED_SPACE).fill_null(False)
+    indices = needs.arg_true()
+    if indices.len() == 0:
+        return column
+    values = [fold_spaces(v) for v in column.gather(indices).to_list()]
+    return column.scatter(indices, pl.Series(values, dtype=pl.String))
+
+
+def clean_records(records: pl.DataFrame) -> pl.DataFrame:
+    """Raw titles and abstracts -> stored values (NFC, folded spaces) and the dedup keys.
+
+    `title_key`: lower-cased with everything but letters and digits removed, so case,
+    punctuation, hyphens and whitespace do not matter. `abstract_key`: the folded abstract
+    without a trailing `...`/`…` (a sign of truncation). The rule using them: etl/dedupe.py.
+    """
+    title = _folded(_nfc(records["title"]))
+    abstract = _folded(_nfc(records["abstract"]))
+    cleaned = records.with_columns(title, abstract)
+    return cleaned.with_columns(
+        pl.col("title").str.to_lowercase().str.replace_all(r"[\W_]+", "").alias("title_key"),
+        pl.col("abstract").str.replace(_ELLIPSIS_TAIL, "").alias("abstract_key"),
+    ).with_columns(
+        pl.when(pl.col("title_key") == "")
+        .then(pl.col("title").str.to_lowercase())
+        .otherwise(pl.col("title_key"))
+        .alias("title_key")
+    )
 
 
 def has_undecoded_bytes(value: str) -> bool:

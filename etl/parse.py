@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from etl import config
 from etl.dates import FooterDate, capture_year, is_date_like, parse_footer_date, resolve_date
-from etl.normalize import fold_spaces, has_undecoded_bytes, normalize_text, printable
+from etl.normalize import dump_lines, has_undecoded_bytes, printable
 from etl.records import ParsedDump, RawRecord, Reject
 
 # Lines of page chrome, as whole lines. They can appear anywhere (several pages pasted
@@ -148,8 +148,8 @@ class _Assembler:
     def _record(self, title: Token, abstract: Token | None) -> None:
         end = abstract.line if abstract else title.line
         record = RawRecord(
-            title=fold_spaces(title.text),
-            abstract=fold_spaces(abstract.text) if abstract else None,
+            title=title.text,
+            abstract=abstract.text if abstract else None,
             line_start=title.line,
             line_end=end,
         )
@@ -296,14 +296,6 @@ def _clip(text: str) -> str:
     return text[: config.MAX_REJECT_TEXT_CHARS] + f"… [{len(text)} characters in all]"
 
 
-def split_lines(text: str) -> list[str]:
-    """Lines as a person counts them: a final line without a newline still counts."""
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines
-
-
 def _looks_like_papers_page(assembler: _Assembler, dump_lines: list[str]) -> bool:
     """A dump with neither page chrome nor footers must at least read as title/abstract pairs.
 
@@ -327,9 +319,12 @@ def _detect_format(lines: list[str], assembler: _Assembler) -> str:
 
 
 def parse_dump(text: str, captured_on: dt.date | None = None) -> ParsedDump:
-    """Parse one decoded dump. Never raises on content: problems become rejects."""
-    text = normalize_text(text)
-    lines = split_lines(text)
+    """Parse one decoded dump. Never raises on content: problems become rejects.
+
+    Titles and abstracts come out as written on their line; `etl.normalize.clean_records`
+    makes them comparable.
+    """
+    lines, ends_with_newline = dump_lines(text)
     total = len(lines)
     if total == 0 or all(not line for line in lines):
         dump = ParsedDump(dump_format=None, total_lines=total)
@@ -337,7 +332,7 @@ def parse_dump(text: str, captured_on: dt.date | None = None) -> ParsedDump:
         dump.rejects.append(Reject(start, total, "empty_file", ""))
         dump.rejected_lines = total
         return dump
-    if _HTML_START.match(text):
+    if _HTML_START.match(next(line for line in lines if line)):
         return _unrecognized(lines)
 
     assembler = _Assembler(total)
@@ -364,8 +359,10 @@ def parse_dump(text: str, captured_on: dt.date | None = None) -> ParsedDump:
         warnings=assembler.warnings,
     )
     labels = assembler.labels
-    _reject_cut_off_abstract(dump, labels, lines, text)
-    _reject_undecodable_records(dump, labels, lines)
+    if not ends_with_newline:
+        _reject_cut_off_abstract(dump, labels, lines)
+    if has_undecoded_bytes(text):
+        _reject_undecodable_records(dump, labels, lines)
     _resolve_dates(dump, labels, captured_on, assembler.page_date)
     dump.rejects = sorted(
         (Reject(r.line_start, r.line_end, r.reason, _clip(r.text)) for r in dump.rejects),
@@ -384,11 +381,9 @@ def _unrecognized(lines: list[str]) -> ParsedDump:
     return dump
 
 
-def _reject_cut_off_abstract(
-    dump: ParsedDump, labels: bytearray, lines: list[str], text: str
-) -> None:
+def _reject_cut_off_abstract(dump: ParsedDump, labels: bytearray, lines: list[str]) -> None:
     """An interrupted copy ends mid-abstract: keep the title, reject the partial abstract."""
-    if not dump.records or text.endswith("\n"):
+    if not dump.records:
         return
     last = dump.records[-1]
     if (

@@ -22,8 +22,10 @@ import pyarrow as pa
 
 from etl import config, schemas
 from etl.decode import decode_dump
-from etl.dedupe import deduplicate, record_keys
+from etl.dedupe import deduplicate
+from etl.fastparse import RAW_RECORD_SCHEMA, parse_regular
 from etl.links import extract_links
+from etl.normalize import clean_records, dump_lines, has_undecoded_bytes
 from etl.parse import parse_dump
 from etl.records import ParsedDump, Reject
 from etl.write import (
@@ -77,7 +79,7 @@ class FileResult:
     source_sha256: str
     dump_format: str | None
     captured_on: dt.date | None
-    columns: dict[str, list]
+    records: pl.DataFrame  # RECORD_COLUMNS: cleaned fields and dedup keys
     rejects: list[Reject]
     total_lines: int
     boilerplate_lines: int
@@ -87,7 +89,7 @@ class FileResult:
 
     @property
     def record_count(self) -> int:
-        return len(self.columns["title"])
+        return self.records.height
 
 
 @dataclass
@@ -183,26 +185,46 @@ def read_manifest(raw_dir: Path) -> tuple[dict[str, dt.date], list[Warning_]]:
 # -- per file (runs in worker processes) -----------------------------------------------
 
 
-def _columns(dump: ParsedDump) -> dict[str, list]:
-    columns: dict[str, list] = {name: [] for name in RECORD_COLUMNS}
-    for record in dump.records:
-        tkey, akey = record_keys(record.title, record.abstract)
-        columns["title"].append(record.title)
-        columns["abstract"].append(record.abstract)
-        columns["title_key"].append(tkey)
-        columns["abstract_key"].append(akey)
-        columns["author_count"].append(record.author_count)
-        columns["published_date"].append(record.published_date)
-        columns["date_text"].append(record.date_text if record.published_date else None)
-        columns["year_source"].append(record.year_source if record.published_date else None)
-        columns["upvotes"].append(record.upvotes)
-        columns["line_start"].append(record.line_start)
-        columns["line_end"].append(record.line_end)
-    return columns
+def records_of(dump: ParsedDump) -> pl.DataFrame:
+    """The line parser's records as a raw-records frame (the fast path makes one directly)."""
+    rows = [
+        (
+            r.title,
+            r.abstract,
+            r.author_count,
+            r.published_date,
+            r.date_text if r.published_date else None,
+            r.year_source if r.published_date else None,
+            r.upvotes,
+            r.line_start,
+            r.line_end,
+        )
+        for r in dump.records
+    ]
+    return pl.DataFrame(rows, schema=RAW_RECORD_SCHEMA, orient="row")
+
+
+def parse_text(text: str, captured_on: dt.date | None) -> tuple[ParsedDump, pl.DataFrame]:
+    """Parse decoded text: the vectorized path when the dump is regular, else the line parser."""
+    if not has_undecoded_bytes(text):
+        lines, ends_with_newline = dump_lines(text)
+        regular = parse_regular(lines, ends_with_newline, captured_on)
+        if regular is not None:
+            dump = ParsedDump(
+                dump_format=regular.dump_format,
+                total_lines=regular.total_lines,
+                record_lines=regular.record_lines,
+                boilerplate_lines=regular.total_lines - regular.record_lines,
+                page_date_text=regular.page_date_text,
+                captured_on=regular.captured_on,
+            )
+            return dump, regular.records
+    dump = parse_dump(text, captured_on)
+    return dump, records_of(dump)
 
 
 def parse_file(data: bytes, source_file: str, captured_on: dt.date | None) -> FileResult:
-    """Decode and parse one dump's bytes. Content problems never raise: they become rejects."""
+    """Decode, parse and clean one dump's bytes. Content problems never raise: they become rejects."""
     sha = hashlib.sha256(data).hexdigest()
     decoded = decode_dump(data)
     warnings: list[Warning_] = []
@@ -216,8 +238,9 @@ def parse_file(data: bytes, source_file: str, captured_on: dt.date | None) -> Fi
         dump = ParsedDump(
             dump_format=None, rejects=[reject], total_lines=line_count, rejected_lines=line_count
         )
+        raw = records_of(dump)
     else:
-        dump = parse_dump(decoded.text, captured_on)
+        dump, raw = parse_text(decoded.text, captured_on)
         warnings.extend(_pinned_warnings(source_file, dump.warnings))
         warnings.extend(_reject_warning(source_file, reject) for reject in dump.rejects)
         warnings.sort(key=lambda w: w.line)
@@ -226,7 +249,7 @@ def parse_file(data: bytes, source_file: str, captured_on: dt.date | None) -> Fi
         source_sha256=sha,
         dump_format=dump.dump_format,
         captured_on=dump.captured_on,
-        columns=_columns(dump),
+        records=clean_records(raw).select(list(RECORD_COLUMNS)),
         rejects=dump.rejects,
         total_lines=dump.total_lines,
         boilerplate_lines=dump.boilerplate_lines,
@@ -262,8 +285,8 @@ def _skipped(source_file: str, message: str, reject: Reject | None = None) -> Fi
     """A file that was not read: no lines, at most one whole-file reject, one warning."""
     rejects = [reject] if reject is not None else []
     warning = Warning_(source_file, 0, f"{message}; file skipped")
-    columns: dict[str, list] = {n: [] for n in RECORD_COLUMNS}
-    return FileResult(source_file, "", None, None, columns, rejects, 0, 0, 0, 0, [warning])
+    records = pl.DataFrame(schema=RECORD_COLUMNS)
+    return FileResult(source_file, "", None, None, records, rejects, 0, 0, 0, 0, [warning])
 
 
 def _link_out_of(path: Path) -> Path | None:
@@ -359,9 +382,8 @@ def records_frame(results: list[FileResult]) -> pl.DataFrame:
     for result in results:
         if not result.record_count:
             continue
-        frame = pl.DataFrame(result.columns, schema=RECORD_COLUMNS)
         frames.append(
-            frame.with_columns(
+            result.records.with_columns(
                 pl.lit(result.source_file).alias("source_file"),
                 pl.lit(result.source_sha256).alias("source_sha256"),
                 pl.lit(result.dump_format).alias("dump_format"),
