@@ -3,9 +3,10 @@
 The rule (each clause has a test in tests/test_dedupe.py):
 
 1. Two records are the same paper when their titles are equal after case, punctuation,
-   hyphen and whitespace folding (`title_key`, see `normalize.clean_records`) and their abstracts agree:
-   equal after whitespace folding, or one is missing, or one is a truncated prefix of the
-   other (at least `TRUNCATED_ABSTRACT_MIN_CHARS` long; a trailing `...`/`…` is ignored).
+   hyphen and whitespace folding (`title_key`, see `normalize.clean_records`) and their
+   abstracts agree: equal after whitespace folding, or one is missing, or one is a truncated
+   prefix of the other (at least `TRUNCATED_ABSTRACT_MIN_CHARS` long; a trailing `...`/`…`
+   is ignored).
 2. Same folded title but clearly different abstracts: two papers. A record with no
    abstract whose title matches several such papers joins the one with most records.
 3. A title revised between captures: records whose abstracts are near-identical

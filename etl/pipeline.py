@@ -224,7 +224,7 @@ def parse_text(text: str, captured_on: dt.date | None) -> tuple[ParsedDump, pl.D
 
 
 def parse_file(data: bytes, source_file: str, captured_on: dt.date | None) -> FileResult:
-    """Decode, parse and clean one dump's bytes. Content problems never raise: they become rejects."""
+    """Decode, parse and clean one dump's bytes. Content problems become rejects, not errors."""
     sha = hashlib.sha256(data).hexdigest()
     decoded = decode_dump(data)
     warnings: list[Warning_] = []
