@@ -82,9 +82,15 @@ def run_build(raw: Path, out: Path, *, strict: bool, validate: bool, jobs: int, 
     _write_summary_json(outcome)
     if outcome.exit_code:
         console.print(f"[red]error:[/] {outcome.message}")
-    else:
-        console.print(f"tables written to {out}")
-    return outcome.exit_code
+        return outcome.exit_code
+    console.print(f"tables written to {out}")
+    if outcome.summary.validated and out.resolve() == config.PROCESSED_DIR.resolve():
+        # The card describes the committed, validated data: regenerate it with them.
+        from etl.card import write_card
+
+        write_card(config.PROCESSED_DIR)
+        console.print("dataset_card.md and its chart regenerated")
+    return 0
 
 
 def _print_warnings(console: Console, outcome: BuildOutcome) -> None:
