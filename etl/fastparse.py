@@ -146,7 +146,6 @@ def parse_regular(
     is_abstract = text & (pl.col("run_pos") % 2 == 1)
     regular = body.select(
         ok_titles=(~(is_title & pl.col("abstract_shaped"))).all(),
-        ok_abstracts=(~(is_abstract & ~pl.col("abstract_shaped"))).all(),
         # every run of text ends with an abstract
         ok_runs=(~(is_title & (pl.col("next") != TEXT))).all(),
         ok_authors=(
@@ -163,7 +162,13 @@ def parse_regular(
     titles = body.filter(is_title).select(
         pl.col("line").alias("title"), pl.col("number").alias("line_start"), "run"
     )
+    # With every title title-shaped, the line parser pairs each title with the next line
+    # whatever its shape; only a dump without chrome or footers needs prose abstracts.
     abstracts = body.filter(is_abstract)["line"]
+    if header_rows == 0 and not (body["kind"] == AUTHORS).any():
+        prose = int(body.filter(is_abstract)["abstract_shaped"].sum())
+        if prose < 0.8 * titles.height:
+            return None
     if abstracts.len() != titles.height:
         return None
     footers = _footers(body)

@@ -110,3 +110,16 @@ def test_fast_records_have_the_raw_record_schema():
     fast, _ = both(SEED_LINES[COMPACT_SEED.name], None)
     assert fast is not None
     assert fast.records.schema == pl.Schema(records_of(parse_dump("x\n")).schema)
+
+
+def test_short_abstract_between_titles_is_paired_like_the_line_parser_does():
+    text = SEED_LINES[COMPACT_SEED.name].split("\n")
+    text[3] = "A short abstract that does not end a sentence"
+    assert assert_agree("\n".join(text), None)
+
+
+def test_chromeless_dump_of_short_lines_is_left_to_the_line_parser():
+    listing = "Title: A\nAuthors: B\nSubjects: C\nComments: D\n"
+    fast, slow = both(listing, None)
+    assert fast is None
+    assert [r.reason for r in slow.rejects] == ["unrecognized_format"]
