@@ -13,8 +13,7 @@ import errno
 import fcntl
 import os
 import shutil
-import sys
-import time
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,17 +26,15 @@ from etl.schemas import TableSpec
 _TMP_MARK = ".tmp-"
 _OLD_MARK = ".old-"
 
-# Test-only hook: `PAPERS_ETL_PAUSE_AT=write:papers` (or `parse`, `write:<table>`, `swap`)
-# makes the build announce `paused at <stage>` on stderr and sleep there, so that a test can
-# kill it at a known point (tests/test_interrupt.py). Unset, it costs one dict lookup.
+# Test-only hook: with `PAPERS_ETL_PAUSE_AT=<stage>` (`parse`, `write:<table>` or `swap`) the
+# build stops itself (SIGSTOP) on reaching that stage, so that a test can SIGKILL it there or
+# let it go on (SIGCONT); see tests/test_interrupt.py. Unset, it costs one dict lookup.
 PAUSE_ENV = "PAPERS_ETL_PAUSE_AT"
-PAUSE_SECONDS = 120
 
 
 def pause_point(stage: str) -> None:
     if os.environ.get(PAUSE_ENV) == stage:
-        print(f"paused at {stage}", file=sys.stderr, flush=True)
-        time.sleep(PAUSE_SECONDS)
+        os.kill(os.getpid(), signal.SIGSTOP)
 
 
 class OutputError(Exception):
