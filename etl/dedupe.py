@@ -123,74 +123,78 @@ class Deduplicated:
         return self.record_paper_ids.len() - self.papers.height
 
 
-def _heads(records: pl.DataFrame) -> pl.Series:
-    """Each record's head abstract (clauses 1-2), "" when its paper has no abstract."""
-    frame = records.select("title_key", "abstract_key").with_row_index("row")
-    distinct = frame.group_by("title_key").agg(
-        pl.col("abstract_key").drop_nulls().unique().alias("keys")
+def _with_heads(frame: pl.DataFrame) -> pl.DataFrame:
+    """Each record's head abstract hash (clauses 1-2); null when its paper has no abstract.
+
+    Abstracts are compared by hash here: they are long, and nearly every title has one.
+    Only titles seen with several different abstracts are resolved on the strings.
+    """
+    per_title = frame.group_by("title_key").agg(
+        pl.col("a_hash").drop_nulls().n_unique().alias("n_abstracts"),
+        pl.col("a_hash").drop_nulls().first().alias("simple_head"),
     )
-    ambiguous = distinct.filter(pl.col("keys").list.len() > 1)
-    simple = distinct.filter(pl.col("keys").list.len() <= 1).select(
-        "title_key", pl.col("keys").list.first().fill_null("").alias("simple_head")
+    ambiguous = per_title.filter(pl.col("n_abstracts") > 1).select("title_key")
+    frame = frame.join(
+        per_title.filter(pl.col("n_abstracts") <= 1).select("title_key", "simple_head"),
+        on="title_key",
+        how="left",
     )
-    resolved = frame.join(simple, on="title_key", how="left")
-    if ambiguous.height:
-        counts = (
-            frame.join(ambiguous.select("title_key"), on="title_key", how="semi")
-            .group_by("title_key", "abstract_key")
-            .len()
-        )
-        per_title: dict[str, dict[str | None, int]] = defaultdict(dict)
-        for tkey, akey, n in counts.iter_rows():
-            per_title[tkey][akey] = n
-        rows: list[tuple[str, str | None, str]] = []
-        for tkey, abstract_counts in per_title.items():
-            present = {k: n for k, n in abstract_counts.items() if k is not None}
-            mapping, default = assign_heads(present)
-            rows.extend((tkey, akey, mapping[akey]) for akey in present)
-            rows.append((tkey, None, default))
-        head_map = pl.DataFrame(
-            rows,
-            schema={"title_key": pl.String, "abstract_key": pl.String, "mapped_head": pl.String},
-            orient="row",
-        )
-        resolved = resolved.join(
-            head_map, on=["title_key", "abstract_key"], how="left", nulls_equal=True
-        )
-    else:
-        resolved = resolved.with_columns(pl.lit(None, pl.String).alias("mapped_head"))
-    return (
-        resolved.sort("row")
-        .select(pl.coalesce("simple_head", "mapped_head").alias("head"))
-        .to_series()
+    if not ambiguous.height:
+        return frame.rename({"simple_head": "head"})
+    counts = (
+        frame.join(ambiguous, on="title_key", how="semi")
+        .group_by("title_key", "abstract_key")
+        .agg(pl.len(), pl.col("a_hash").first())
+    )
+    per_title_counts: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
+    null_titles = set()
+    for tkey, akey, n, a_hash in counts.iter_rows():
+        if akey is None:
+            null_titles.add(tkey)
+        else:
+            per_title_counts[tkey][akey] = (n, a_hash)
+    rows: list[tuple[str, int | None, int]] = []
+    for tkey, present in per_title_counts.items():
+        mapping, default = assign_heads({k: n for k, (n, _) in present.items()})
+        rows.extend((tkey, h, present[mapping[k]][1]) for k, (_, h) in present.items())
+        if tkey in null_titles:
+            rows.append((tkey, None, present[default][1]))
+    head_map = pl.DataFrame(
+        rows,
+        schema={"title_key": pl.String, "a_hash": pl.UInt64, "mapped_head": pl.UInt64},
+        orient="row",
+    )
+    frame = frame.join(head_map, on=["title_key", "a_hash"], how="left", nulls_equal=True)
+    return frame.with_columns(pl.coalesce("simple_head", "mapped_head").alias("head")).drop(
+        "simple_head", "mapped_head"
     )
 
 
-def _revised_title_roots(clusters: pl.DataFrame) -> dict[int, int]:
+def _revised_title_roots(frame: pl.DataFrame, clusters: pl.DataFrame) -> dict[int, int]:
     """Clause 3: union clusters whose abstracts share a block and pass the similarity tests."""
-    candidates = clusters.filter(pl.col("head") != "").with_columns(
-        pl.col("head").str.slice(0, _BLOCK_CHARS).alias("prefix"),
-        pl.col("head").str.slice(-_BLOCK_CHARS).alias("suffix"),
-    )
     union = _UnionFind()
-    for block in ("prefix", "suffix"):
+    with_abstract = clusters.filter(pl.col("head").is_not_null())
+    for block in ("prefix_hash", "suffix_hash"):
         groups = (
-            candidates.group_by(block)
-            .agg(pl.col("cluster").sort(), pl.len().alias("n"))
-            .filter(pl.col("n") > 1)
+            with_abstract.group_by(block)
+            .agg(pl.col("cluster").sort())
+            .filter(pl.col("cluster").list.len() > 1)["cluster"]
+            .to_list()
         )
-        if not groups.height:
+        if not groups:
             continue
-        lookup = dict(
-            zip(
-                candidates["cluster"].to_list(),
-                zip(candidates["title"].to_list(), candidates["head"].to_list(), strict=True),
-                strict=True,
-            )
+        members = sorted({c for group in groups for c in group})
+        wanted = clusters.filter(pl.col("cluster").is_in(members))
+        texts = (
+            frame.join(wanted.select("title_key", "head", "cluster"), on=["title_key", "head"])
+            .filter(pl.col("a_hash") == pl.col("head"))
+            .group_by("cluster")
+            .agg(pl.col("title").min(), pl.col("abstract_key").first())
         )
-        for members in groups["cluster"].to_list():
-            for i, a in enumerate(members):
-                for b in members[i + 1 :]:
+        lookup = {c: (t, a) for c, t, a in texts.iter_rows()}
+        for group in groups:
+            for i, a in enumerate(group):
+                for b in group[i + 1 :]:
                     title_a, head_a = lookup[a]
                     title_b, head_b = lookup[b]
                     if abstracts_near_identical(head_a, head_b) and titles_very_similar(
@@ -223,21 +227,39 @@ def deduplicate(records: pl.DataFrame) -> Deduplicated:
     `records` needs: title, abstract, title_key, abstract_key, author_count, published_date,
     date_text, year_source, upvotes, captured_on.
     """
-    records = records.with_row_index("_record").with_columns(_heads(records))
-    cluster_keys = (
-        records.group_by("title_key", "head")
-        .agg(pl.col("title").min())
-        .sort("title_key", "head")
+    abstract_key = pl.col("abstract_key")
+    frame = records.with_row_index("_record").with_columns(
+        *(
+            pl.when(abstract_key.is_not_null()).then(value.hash()).alias(name)
+            for name, value in (
+                ("a_hash", abstract_key),
+                ("prefix_hash", abstract_key.str.slice(0, _BLOCK_CHARS)),
+                ("suffix_hash", abstract_key.str.slice(-_BLOCK_CHARS)),
+            )
+        ),
+    )
+    frame = _with_heads(frame)
+    is_head = pl.col("a_hash") == pl.col("head")
+    clusters = (
+        frame.group_by("title_key", "head")
+        .agg(
+            pl.col("prefix_hash").filter(is_head).first(),
+            pl.col("suffix_hash").filter(is_head).first(),
+        )
+        .sort("title_key", "head", nulls_last=True)
         .with_row_index("cluster")
     )
-    roots = _revised_title_roots(cluster_keys)
-    cluster_keys = cluster_keys.with_columns(
+    roots = _revised_title_roots(frame, clusters)
+    clusters = clusters.with_columns(
         pl.col("cluster")
         .replace_strict(roots, default=pl.col("cluster"), return_dtype=pl.UInt32)
         .alias("paper")
     )
-    records = records.join(
-        cluster_keys.select("title_key", "head", "paper"), on=["title_key", "head"], how="left"
+    records = frame.join(
+        clusters.select("title_key", "head", "paper"),
+        on=["title_key", "head"],
+        how="left",
+        nulls_equal=True,
     )
     latest_first = pl.col("captured_on").fill_null(pl.date(1, 1, 1))
     papers = (
