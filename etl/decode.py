@@ -43,6 +43,7 @@ class DecodedDump:
     error: str | None = None
     message: str | None = None
     note: str | None = None
+    has_undecoded_bytes: bool = False  # the text keeps bad bytes as lone surrogates
 
 
 def _binary_kind(data: bytes) -> str | None:
@@ -52,7 +53,7 @@ def _binary_kind(data: bytes) -> str | None:
     head = data[:65536]
     if b"\x00" in head:
         return "NUL bytes"
-    if head and sum(head.count(c) for c in _CONTROL_BYTES) / len(head) > 0.05:
+    if head and (len(head) - len(head.translate(None, _CONTROL_BYTES))) / len(head) > 0.05:
         return "control bytes"
     return None
 
@@ -94,4 +95,5 @@ def decode_dump(data: bytes) -> DecodedDump:
         data.decode("utf-8", errors="surrogateescape"),
         "utf-8",
         note=f"invalid UTF-8 at byte offset {first_bad}",
+        has_undecoded_bytes=True,
     )

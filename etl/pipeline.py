@@ -25,7 +25,7 @@ from etl.decode import decode_dump
 from etl.dedupe import deduplicate
 from etl.fastparse import RAW_RECORD_SCHEMA, parse_regular
 from etl.links import extract_links
-from etl.normalize import clean_records, dump_lines, has_undecoded_bytes
+from etl.normalize import clean_records, dump_lines
 from etl.parse import parse_dump
 from etl.records import ParsedDump, Reject
 from etl.write import (
@@ -204,9 +204,11 @@ def records_of(dump: ParsedDump) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=RAW_RECORD_SCHEMA, orient="row")
 
 
-def parse_text(text: str, captured_on: dt.date | None) -> tuple[ParsedDump, pl.DataFrame]:
+def parse_text(
+    text: str, captured_on: dt.date | None, undecoded_bytes: bool = False
+) -> tuple[ParsedDump, pl.DataFrame]:
     """Parse decoded text: the vectorized path when the dump is regular, else the line parser."""
-    if not has_undecoded_bytes(text):
+    if not undecoded_bytes:
         lines, ends_with_newline = dump_lines(text)
         regular = parse_regular(lines, ends_with_newline, captured_on)
         if regular is not None:
@@ -240,7 +242,7 @@ def parse_file(data: bytes, source_file: str, captured_on: dt.date | None) -> Fi
         )
         raw = records_of(dump)
     else:
-        dump, raw = parse_text(decoded.text, captured_on)
+        dump, raw = parse_text(decoded.text, captured_on, decoded.has_undecoded_bytes)
         warnings.extend(_pinned_warnings(source_file, dump.warnings))
         warnings.extend(_reject_warning(source_file, reject) for reject in dump.rejects)
         warnings.sort(key=lambda w: w.line)
