@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from etl import config
-from etl.dates import FOOTER_DATE, MONTHS, capture_year, parse_footer_date, resolve_date
+from etl.dates import FOOTER_DATE, MONTHS, FooterDate, capture_year, parse_footer_date
 from etl.parse import (
     _GLUED_PREFIXES,
     _HTML_START,
@@ -125,81 +125,63 @@ def parse_regular(
             .alias("line")
         )
 
-    body = (
-        body.with_columns(
-            _abstract_shaped().alias("abstract_shaped"),
-            pl.col("kind").shift(1, fill_value=-1).alias("prev"),
-            pl.col("kind").shift(-1, fill_value=-1).alias("next"),
-        )
-        .with_columns(
-            # Position of a text line within its run of text lines: titles even, abstracts odd.
-            ((pl.col("kind") != TEXT).cum_sum().alias("run")),
-        )
-        .with_columns(
-            pl.when(pl.col("kind") == TEXT)
-            .then(pl.int_range(pl.len()).over("run") - (pl.col("run") > 0).cast(pl.Int64))
-            .alias("run_pos"),
-        )
+    kind, index = pl.col("kind"), pl.int_range(pl.len())
+    body = body.with_columns(
+        pl.col("kind").shift(1, fill_value=-1).alias("prev"),
+        pl.col("kind").shift(-1, fill_value=-1).alias("next"),
+        # Position of a text line within its run of text lines: titles even, abstracts odd.
+        (index - pl.when(kind != TEXT).then(index).forward_fill().fill_null(-1) - 1).alias(
+            "run_pos"
+        ),
+        index.alias("index"),
     )
-    text = pl.col("kind") == TEXT
+    text = kind == TEXT
     is_title = text & (pl.col("run_pos") % 2 == 0)
-    is_abstract = text & (pl.col("run_pos") % 2 == 1)
     regular = body.select(
-        ok_titles=(~(is_title & pl.col("abstract_shaped"))).all(),
         # every run of text ends with an abstract
         ok_runs=(~(is_title & (pl.col("next") != TEXT))).all(),
-        ok_authors=(
-            (pl.col("kind") != AUTHORS) | ((pl.col("prev") == TEXT) & (pl.col("next") == DOT))
-        ).all(),
-        ok_dots=(
-            (pl.col("kind") != DOT) | ((pl.col("prev") == AUTHORS) & (pl.col("next") == DATE))
-        ).all(),
-        ok_dates=((pl.col("kind") != DATE) | (pl.col("prev") == DOT)).all(),
+        ok_authors=((kind != AUTHORS) | ((pl.col("prev") == TEXT) & (pl.col("next") == DOT))).all(),
+        ok_dots=((kind != DOT) | ((pl.col("prev") == AUTHORS) & (pl.col("next") == DATE))).all(),
+        ok_dates=((kind != DATE) | (pl.col("prev") == DOT)).all(),
     ).row(0)
     if not all(regular):
         return None
-
-    titles = body.filter(is_title).select(
-        pl.col("line").alias("title"), pl.col("number").alias("line_start"), "run"
-    )
+    titles = body.filter(is_title)
+    abstracts = body.filter(text & (pl.col("run_pos") % 2 == 1))
+    if titles.height != abstracts.height or titles.select(_abstract_shaped().any()).item():
+        return None
     # With every title title-shaped, the line parser pairs each title with the next line
     # whatever its shape; only a dump without chrome or footers needs prose abstracts.
-    abstracts = body.filter(is_abstract)["line"]
-    if header_rows == 0 and not (body["kind"] == AUTHORS).any():
-        prose = int(body.filter(is_abstract)["abstract_shaped"].sum())
+    has_footers = bool((body["kind"] == AUTHORS).any())
+    if header_rows == 0 and not has_footers:
+        prose = int(abstracts.select(_abstract_shaped().sum()).item())
         if prose < 0.8 * titles.height:
             return None
-    if abstracts.len() != titles.height:
-        return None
+    records = pl.DataFrame(
+        {
+            "title": titles["line"],
+            "line_start": titles["number"],
+            "abstract": abstracts["line"],
+            "abstract_line": abstracts["number"],
+            "abstract_index": abstracts["index"],
+        }
+    )
+    if (
+        not ends_with_newline
+        and records.height
+        and records["abstract_line"][-1] == total
+        and not records["abstract"][-1].endswith(_SENTENCE_END)
+    ):
+        return None  # an interrupted copy: the line parser rejects the fragment
     footers = _footers(body)
     if footers is None:
         return None
-    records = titles.with_columns(abstracts.alias("abstract")).join(
-        footers, on="run", how="left", maintain_order="left"
-    )
-    # A footer belongs to the last paper of the run before it.
-    last_of_run = pl.col("line_start") == pl.col("line_start").max().over("run")
-    records = records.with_columns(
-        *(
-            pl.when(last_of_run).then(pl.col(c)).alias(c)
-            for c in ("author_count", "date_line", "date_line_text")
-        ),
-    )
-    abstract_lines = body.filter(is_abstract)["number"]
-    records = records.with_columns(abstract_lines.alias("abstract_line"))
-    if not ends_with_newline and records.height:
-        last = records.row(records.height - 1, named=True)
-        if (
-            last["date_line"] is None
-            and last["abstract_line"] == total
-            and not str(last["abstract"]).endswith(_SENTENCE_END)
-        ):
-            return None  # an interrupted copy: the line parser rejects the fragment
+    records = records.join(footers, on="abstract_index", how="left", maintain_order="left")
     dated = _resolve_dates(records, captured_on, page_date)
     if dated is None:
         return None
     records, capture_on = dated
-    footer_lines = int(records["date_line"].is_not_null().sum()) * 3
+    footer_lines = 3 * footers.height
     blank = total - tokens.height
     uses_blank_lines = footer_lines or blank >= 0.25 * max(1, total - blank)
     out = records.select(
@@ -224,14 +206,18 @@ def parse_regular(
 
 
 def _footers(body: pl.DataFrame) -> pl.DataFrame | None:
-    """One row per footer, keyed by the run of text lines it closes."""
+    """One row per footer, keyed by the body index of the abstract it closes.
+
+    The structure checks guarantee each `• N authors` is followed by `·` and a date, so the
+    n-th authors line and the n-th date line belong together.
+    """
     authors = body.filter(pl.col("kind") == AUTHORS).select(
         pl.col("line")
         .str.extract(_AUTHORS_PATTERN, 1)
         .str.replace_all(",", "")
         .cast(pl.Int64, strict=False)
         .alias("author_count"),
-        (pl.col("run") - 1).alias("run"),
+        (pl.col("index") - 1).alias("abstract_index"),
     )
     counts = authors["author_count"]
     if (
@@ -240,41 +226,46 @@ def _footers(body: pl.DataFrame) -> pl.DataFrame | None:
     ):
         return None
     dates = body.filter(pl.col("kind") == DATE).select(
-        pl.col("number").alias("date_line"), pl.col("line").alias("date_line_text")
+        pl.col("number").alias("date_line"),
+        pl.col("line").str.extract_groups(_DATE_PATTERN).alias("date"),
     )
     if dates.height != authors.height:
         return None
-    return pl.concat([authors, dates], how="horizontal")
+    return pl.concat([authors, dates], how="horizontal").unnest("date")
 
 
 def _resolve_dates(
-    records: pl.DataFrame, captured_on: dt.date | None, page_date: object
+    records: pl.DataFrame, captured_on: dt.date | None, page_date: FooterDate | None
 ) -> tuple[pl.DataFrame, dt.date | None] | None:
-    """Years, dates and year sources via `etl.dates` on each distinct footer date."""
-    shown = records["date_line_text"].drop_nulls().unique().to_list()
-    footers = {text: parse_footer_date(text) for text in shown}
-    if any(f is None for f in footers.values()):
+    """`etl.dates.resolve_date`, as column operations; None if any date would be rejected."""
+    years = records["year"].cast(pl.Int32, strict=False)
+    explicit_years = [int(years.max())] if years.null_count() < years.len() else []  # type: ignore[arg-type]
+    capture = capture_year(captured_on, explicit_years, page_date)
+    shown = pl.col("date_line").is_not_null()
+    explicit = pl.col("year").is_not_null()
+    yearless = records.filter(shown & ~explicit).height
+    if yearless and capture.year is None:
         return None
-    explicit_years = [f.year for f in footers.values() if f is not None and f.year is not None]
-    capture = capture_year(captured_on, explicit_years, page_date)  # type: ignore[arg-type]
-    rows = []
-    for text, footer in footers.items():
-        assert footer is not None
-        published, source, reason = resolve_date(footer, capture)
-        if reason is not None:
-            return None
-        rows.append((text, published, footer.text, source, footer.upvotes))
-    lookup = pl.DataFrame(
-        rows,
-        schema={
-            "date_line_text": pl.String,
-            "published_date": pl.Date,
-            "date_text": pl.String,
-            "year_source": pl.String,
-            "upvotes": pl.Int32,
-        },
-        orient="row",
+    year = pl.coalesce(pl.col("year").cast(pl.Int32), pl.lit(capture.year, pl.Int32))
+    month = pl.col("month").replace_strict(_MONTH_NUMBER, default=None, return_dtype=pl.Int32)
+    records = records.with_columns(
+        pl.format("{}-{}-{}", year, month, pl.col("day"))
+        .str.to_date("%Y-%m-%d", strict=False)
+        .alias("published_date"),
+        pl.when(~shown)
+        .then(None)
+        .when(explicit)
+        .then(pl.lit("explicit"))
+        .otherwise(pl.lit(capture.source))
+        .alias("year_source"),
+        pl.col("text").alias("date_text"),
+        pl.col("upvotes").cast(pl.Int32),
     )
-    return records.join(
-        lookup, on="date_line_text", how="left", maintain_order="left"
-    ), capture.captured_on
+    dates = records.filter(shown)["published_date"]
+    latest = capture.latest or dt.date.max
+    if dates.null_count() or (
+        dates.len()
+        and (dates.min() < dt.date(config.MIN_PUBLISHED_YEAR, 1, 1) or dates.max() > latest)  # type: ignore[operator]
+    ):
+        return None
+    return records, capture.captured_on
