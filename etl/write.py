@@ -27,13 +27,15 @@ _TMP_MARK = ".tmp-"
 _OLD_MARK = ".old-"
 
 # Test-only hook: with `PAPERS_ETL_PAUSE_AT=<stage>` (`parse`, `write:<table>` or `swap`) the
-# build stops itself (SIGSTOP) on reaching that stage, so that a test can SIGKILL it there or
-# let it go on (SIGCONT); see tests/test_interrupt.py. Unset, it costs one dict lookup.
+# build stops itself (SIGSTOP) the first time it reaches that stage, so that a test can
+# SIGKILL it there or let it go on (SIGCONT); see tests/test_interrupt.py. Unset, it costs
+# one dict lookup.
 PAUSE_ENV = "PAPERS_ETL_PAUSE_AT"
 
 
 def pause_point(stage: str) -> None:
     if os.environ.get(PAUSE_ENV) == stage:
+        del os.environ[PAUSE_ENV]  # once
         os.kill(os.getpid(), signal.SIGSTOP)
 
 
