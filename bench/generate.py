@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 
 # Shape of the pile.
 NEW_PAPER_RATE = 0.70  # share of records that introduce a new paper (~70% distinct)
@@ -58,6 +58,10 @@ TRUNCATED_MIN_CHARS = 200
 SENTENCE_BANK_SIZE = 40_000
 CAPTURE_START = dt.date(2023, 1, 16).toordinal()
 CAPTURE_END = dt.date(2025, 11, 20).toordinal()
+# A dump whose last line is an abstract without one of these and without a final newline
+# reads as an interrupted copy (a parser rightly drops that abstract), so such dumps get
+# their final newline: the pile's expected counts must not depend on that judgement.
+SENTENCE_END = (".", "!", "?", ")", '"', "'", "\u201d", "\u2019", "]")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 SEARCH_HEADER = (
@@ -636,6 +640,7 @@ class Generator:
         chars = len(parts[0])
         in_file: set[int] = set()
         records = 0
+        open_end = False  # the last line is an abstract with no sentence end
         titles, abstracts = pool.titles, pool.abstracts
         while chars < target:
             index, is_new = self._pick(in_file)
@@ -684,6 +689,7 @@ class Generator:
                 if rng.random() < FOOTERLESS_RATE:
                     piece = f"\n\n{title}\n\n{abstract}"
                     stats.footerless_search_records += 1
+                    open_end = not abstract.rstrip().endswith(SENTENCE_END)
                 else:
                     authors = pool.authors[index]
                     noun = "author" if authors == 1 else "authors"
@@ -696,12 +702,14 @@ class Generator:
                         stats.upvoted_footers += 1
                     piece = f"\n\n{title}\n\n{abstract}\n\n  • {authors} {noun}\n·\n{when}"
                     stats.footer_records += 1
+                    open_end = False
             else:
                 piece = f"{title}\n{abstract}" if not records else f"\n{title}\n{abstract}"
+                open_end = not abstract.rstrip().endswith(SENTENCE_END)
             parts.append(piece)
             chars += len(piece)
             records += 1
-        if trailing_newline:
+        if trailing_newline or open_end:
             parts.append("\n")
         data = "".join(parts).encode("utf-8")
         if crlf:
