@@ -74,7 +74,13 @@ def recover(out_dir: Path) -> None:
     """Undo what a killed run left: put a parked old folder back, drop temporary ones."""
     parked = _siblings(out_dir, _OLD_MARK)
     if parked and not out_dir.exists():
-        parked[-1].rename(out_dir)
+        try:
+            parked[-1].rename(out_dir)
+        except OSError as exc:
+            raise OutputError(
+                f"cannot put back the tables parked by a killed build in {out_dir.parent}: "
+                f"{exc.strerror}"
+            ) from exc
         parked = parked[:-1]
     for stale in (*parked, *_siblings(out_dir, _TMP_MARK)):
         shutil.rmtree(stale, ignore_errors=True)
@@ -137,6 +143,8 @@ def swap_in(staging: Path, out_dir: Path) -> None:
         staging.rename(out_dir)
     except OSError as exc:
         if parked.exists() and not out_dir.exists():
-            parked.rename(out_dir)
+            with contextlib.suppress(OSError):  # else the next run puts it back
+                parked.rename(out_dir)
+        shutil.rmtree(staging, ignore_errors=True)
         raise OutputError(f"cannot replace {out_dir}: {exc.strerror}") from exc
     shutil.rmtree(parked, ignore_errors=True)

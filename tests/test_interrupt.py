@@ -1,13 +1,18 @@
 """Interrupted runs: `papers-etl build` killed (SIGKILL) at each stage leaves the last good
-tables readable and byte-identical, and the next run cleans up and succeeds.
+tables readable and byte-identical, and the next run cleans up and succeeds. Likewise an
+output folder that cannot be written (read-only, full disk): a clear error, exit code 3,
+the old tables as they were.
 
 The build is paused deterministically with the test-only hook `PAPERS_ETL_PAUSE_AT=<stage>`
 (etl/write.py): the process stops itself (SIGSTOP) on reaching the stage, the test sees it
 stopped (waitpid WUNTRACED), looks at the disk, then kills it or lets it go on (SIGCONT).
+Tests run as root here and in CI, where chmod stops no write: the real read-only test is
+skipped then, and the errors (EACCES, EROFS, ENOSPC) are simulated where the writer meets them.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import signal
@@ -18,8 +23,10 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from typer.testing import CliRunner
 
-from etl import build
+from etl import build, write
+from etl.cli import app
 from etl.schemas import TABLES
 from etl.write import PAUSE_ENV, recover
 from tests.conftest import COMPACT_SEED, PROJECT_ROOT, SEARCH_SEED
@@ -163,3 +170,173 @@ def test_a_paused_build_goes_on_when_continued(inputs, tmp_path):
     assert f"tables written to {out}" in stderr
     assert snapshot(out) == inputs["new"]
     assert siblings(out) == [".out.lock"]
+
+
+# -- an output folder that cannot be written: read-only, or a full disk ----------------
+
+
+def fail_with(code: int):
+    def fail(*args, **kwargs):
+        raise OSError(code, os.strerror(code))
+
+    return fail
+
+
+def assert_refused_cleanly(outcome, out: Path, inputs: dict, message: str) -> None:
+    assert outcome.exit_code == 3
+    assert outcome.message == message
+    assert not outcome.summary.published
+    assert snapshot(out) == inputs["old"]
+    assert siblings(out) == [".out.lock"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through chmod (see the simulations)")
+def test_read_only_parent_for_real(inputs, tmp_path):
+    out = last_good(inputs, tmp_path / "parent")
+    (out.parent / ".out.lock").touch()
+    out.parent.chmod(0o555)
+    try:
+        outcome = build(inputs["new_raw"], out, validate=False)
+    finally:
+        out.parent.chmod(0o755)
+    assert_refused_cleanly(outcome, out, inputs, f"cannot write to {out.parent}: Permission denied")
+
+
+def test_immutable_parent_for_real_even_as_root(inputs, tmp_path):
+    """`chattr +i` stops root too; skipped where the file system or capabilities lack it."""
+    out = last_good(inputs, tmp_path / "parent")
+    (out.parent / ".out.lock").touch()
+    chattr = shutil.which("chattr")
+    if chattr is None:
+        pytest.skip("no chattr")
+    if subprocess.run([chattr, "+i", str(out.parent)], capture_output=True).returncode:
+        pytest.skip("chattr +i not permitted here")
+    try:
+        outcome = build(inputs["new_raw"], out, validate=False)
+    finally:
+        subprocess.run([chattr, "-i", str(out.parent)], check=True)
+    assert_refused_cleanly(
+        outcome, out, inputs, f"cannot write to {out.parent}: Operation not permitted"
+    )
+
+
+def test_read_only_parent_simulated_at_the_lock(inputs, tmp_path, monkeypatch):
+    out = last_good(inputs, tmp_path)
+    real_open = open
+
+    def no_lock(path, *args, **kwargs):
+        if str(path).endswith(".lock"):
+            raise OSError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("etl.write.open", no_lock, raising=False)
+    outcome = build(inputs["new_raw"], out, validate=False)
+    assert outcome.exit_code == 3
+    assert outcome.message == f"cannot write to {tmp_path}: Permission denied"
+    assert snapshot(out) == inputs["old"]
+    assert siblings(out) == []
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [(errno.EACCES, "Permission denied"), (errno.ENOSPC, "No space left on device")],
+)
+def test_staging_folder_cannot_be_made(code, reason, inputs, tmp_path, monkeypatch):
+    out = last_good(inputs, tmp_path)
+    real_mkdir = Path.mkdir
+
+    def mkdir(self, *args, **kwargs):
+        if ".out.tmp-" in self.name:
+            fail_with(code)()
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    outcome = build(inputs["new_raw"], out, validate=False)
+    assert_refused_cleanly(outcome, out, inputs, f"cannot write to {tmp_path}: {reason}")
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        (errno.ENOSPC, "the disk is full"),
+        (errno.EACCES, "Permission denied"),
+        (errno.EROFS, "Read-only file system"),
+    ],
+)
+def test_disk_full_or_read_only_in_the_middle_of_a_table(
+    code, reason, inputs, tmp_path, monkeypatch
+):
+    out = last_good(inputs, tmp_path)
+    real_write = write.write_parquet
+    written: list[str] = []
+
+    def write_until_full(table, path):
+        if len(written) == 2:  # the third table: half a file, then the error
+            path.write_bytes(b"PAR1" + b"\0" * 100)
+            fail_with(code)()
+        real_write(table, path)
+        written.append(path.name)
+
+    monkeypatch.setattr(write, "write_parquet", write_until_full)
+    outcome = build(inputs["new_raw"], out, validate=False)
+    assert_refused_cleanly(outcome, out, inputs, f"cannot write tables to {tmp_path}: {reason}")
+
+
+def test_disk_full_when_flushing(inputs, tmp_path, monkeypatch):
+    out = last_good(inputs, tmp_path)
+    monkeypatch.setattr(write.os, "fsync", fail_with(errno.ENOSPC))
+    outcome = build(inputs["new_raw"], out, validate=False)
+    assert_refused_cleanly(
+        outcome, out, inputs, f"cannot write tables to {tmp_path}: the disk is full"
+    )
+
+
+@pytest.mark.parametrize("failing", ["park", "move in"])
+def test_a_rename_refused_during_the_swap(failing, inputs, tmp_path, monkeypatch):
+    out = last_good(inputs, tmp_path)
+    real_rename = Path.rename
+
+    def rename(self, target):
+        moving_in = ".out.tmp-" in self.name
+        if (failing == "move in") == moving_in and ".out.old-" not in self.name:
+            fail_with(errno.EACCES)()
+        return real_rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", rename)
+    outcome = build(inputs["new_raw"], out, validate=False)
+    assert_refused_cleanly(outcome, out, inputs, f"cannot replace {out}: Permission denied")
+
+
+def test_read_only_parent_after_a_killed_swap_is_a_clear_error(inputs, tmp_path, monkeypatch):
+    out = last_good(inputs, tmp_path)
+    process = start_build(inputs["new_raw"], out, pause_at="swap")
+    wait_until_paused(process)
+    kill(process)
+    monkeypatch.setattr(Path, "rename", fail_with(errno.EROFS))
+    outcome = build(inputs["new_raw"], out, validate=False)
+    assert outcome.exit_code == 3
+    assert outcome.message == (
+        f"cannot put back the tables parked by a killed build in {tmp_path}: Read-only file system"
+    )
+    assert snapshot(tmp_path / f".out.old-{process.pid}") == inputs["old"]
+
+
+def test_cli_says_the_disk_is_full_and_exits_3(inputs, tmp_path, monkeypatch):
+    out = last_good(inputs, tmp_path)
+    monkeypatch.setattr(write, "write_parquet", fail_with(errno.ENOSPC))
+    monkeypatch.setenv("COLUMNS", "300")
+    result = CliRunner().invoke(
+        app,
+        [
+            "build",
+            "--raw",
+            str(inputs["new_raw"]),
+            "--out",
+            str(out),
+            "--no-validate",
+            "--no-cache",
+        ],
+    )
+    assert result.exit_code == 3
+    assert f"error: cannot write tables to {tmp_path}: the disk is full" in result.output
+    assert snapshot(out) == inputs["old"]
