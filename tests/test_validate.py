@@ -1,0 +1,559 @@
+"""The data-quality gate: every rule in expectations/ is proven by a mutation that breaks it.
+
+The base is one fresh build of data/raw per session. Each mutation copies its tables, breaks
+exactly one thing and asserts the exact set of failing `suite.rule` names, so a rule that
+stops firing, or one that fires on something it should not, both fail here.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from etl import config, schemas
+from etl.validate import (
+    REPORT_DIR_ENV,
+    SuiteDefinitionError,
+    ValidationReport,
+    load_suite_documents,
+    validate_tables,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+ORPHAN = "f" * 16
+
+Rows = dict[str, list[dict[str, Any]]]
+Mutation = Callable[[Rows], None]
+
+
+# --- fixtures and helpers ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def fresh_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One unvalidated build of the shipped seeds: the base every mutation starts from."""
+    from etl import build
+
+    out = tmp_path_factory.mktemp("validate-build") / "processed"
+    outcome = build(ROOT / "data" / "raw", out, validate=False)
+    assert outcome.exit_code == 0, outcome.message
+    return out
+
+
+@pytest.fixture(scope="session")
+def base_rows(fresh_build: Path) -> Rows:
+    return {t.name: pq.read_table(fresh_build / t.file_name).to_pylist() for t in schemas.TABLES}
+
+
+def write_tables(rows: Rows, out: Path) -> Path:
+    """Write rows with the contract's types (nullable, so that a null key can be written)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for spec in schemas.TABLES:
+        schema = pa.schema([f.with_nullable(True) for f in spec.schema])
+        pq.write_table(pa.Table.from_pylist(rows[spec.name], schema=schema), out / spec.file_name)
+    return out
+
+
+def mutated(base: Rows, mutation: Mutation, out: Path) -> Path:
+    rows = copy.deepcopy(base)
+    mutation(rows)
+    return write_tables(rows, out)
+
+
+def validate_mutation(base: Rows, mutation: Mutation, out: Path) -> ValidationReport:
+    """Validate the mutated tables with every suite whose batch reads a changed table.
+
+    The other suites see the very tables of the fresh build, which pass them all
+    (test_fresh_build_passes), so skipping them keeps the file fast without weakening
+    the "only this rule fails" assertions.
+    """
+    rows = copy.deepcopy(base)
+    mutation(rows)
+    changed = {name for name in rows if rows[name] != base[name]}
+    affected = {s.name for s in load_suite_documents() if changed & set(s.tables)}
+    return validate_tables(write_tables(rows, out), suites=affected)
+
+
+def first(rows: Rows, table: str, where: Callable[[dict[str, Any]], bool] = bool) -> dict:
+    return next(r for r in rows[table] if where(r))
+
+
+def latest_capture(rows: Rows) -> dict[str, dt.date]:
+    latest: dict[str, dt.date] = {}
+    for s in rows["sources"]:
+        if s["captured_on"] is not None:
+            latest[s["paper_id"]] = max(
+                s["captured_on"], latest.get(s["paper_id"], s["captured_on"])
+            )
+    return latest
+
+
+def shown(day: dt.date, with_year: bool) -> str:
+    return f"{day:%b} {day.day}, {day.year}" if with_year else f"{day:%b} {day.day}"
+
+
+# --- mutations: each breaks one thing ----------------------------------------------------
+
+
+def set_field(
+    table: str, column: str, value: Any, where: Callable[[dict], bool] = bool
+) -> Mutation:
+    def mutate(rows: Rows) -> None:
+        first(rows, table, where)[column] = value
+
+    return mutate
+
+
+def append_copy(table: str, **changes: Any) -> Mutation:
+    def mutate(rows: Rows) -> None:
+        rows[table].append({**rows[table][0], **changes})
+
+    return mutate
+
+
+def append_orphan(table: str) -> Mutation:
+    extra = {"line_start": 99_999, "line_end": 99_999} if table == "sources" else {}
+    return append_copy(table, paper_id=ORPHAN, **extra)
+
+
+def add_reject(**changes: Any) -> Mutation:
+    def mutate(rows: Rows) -> None:
+        row = {
+            "source_file": "009_x.txt",
+            "line_start": 7,
+            "line_end": 7,
+            "reason": "footer_without_title",
+            "text": "· Apr 5",
+        }
+        rows["rejects"].append({**row, **changes})
+
+    return mutate
+
+
+def date_after_capture(rows: Rows) -> None:
+    latest = latest_capture(rows)
+    row = first(rows, "dates", lambda d: d["paper_id"] in latest)
+    day = latest[row["paper_id"]] + dt.timedelta(days=20)
+    row.update(published_date=day, date_text=shown(day, False), year_source="capture_date")
+
+
+def date_before_1990(rows: Rows) -> None:
+    day = dt.date(1989, 6, 1)
+    rows["dates"][0].update(published_date=day, date_text=shown(day, True), year_source="explicit")
+
+
+def explicit_text_off_by_one_day(rows: Rows) -> None:
+    row = first(rows, "dates", lambda d: d["year_source"] == "explicit")
+    row["date_text"] = shown(row["published_date"] + dt.timedelta(days=1), True)
+
+
+def yearless_text_with_year(rows: Rows) -> None:
+    row = first(rows, "dates", lambda d: d["year_source"] != "explicit")
+    row["date_text"] = shown(row["published_date"], True)
+
+
+def paper_without_source(rows: Rows) -> None:
+    paper_id = rows["papers"][0]["paper_id"]
+    rows["sources"] = [s for s in rows["sources"] if s["paper_id"] != paper_id]
+
+
+def bad_paper_id(rows: Rows) -> None:
+    rows["papers"].append({**rows["papers"][0], "paper_id": "NOT-A-HEX-ID", "source_count": 1})
+    rows["sources"].append(
+        {**rows["sources"][0], "paper_id": "NOT-A-HEX-ID", "line_start": 99_999, "line_end": 99_999}
+    )
+
+
+def duplicate_source_key(rows: Rows) -> None:
+    a, b = sorted(
+        (s for s in rows["sources"] if s["source_file"] == rows["sources"][0]["source_file"]),
+        key=lambda s: s["line_start"],
+    )[:2]
+    b["line_start"] = a["line_start"]
+
+
+def capture_before_1990(rows: Rows) -> None:
+    dated = {d["paper_id"] for d in rows["dates"]}
+    row = first(rows, "sources", lambda s: s["captured_on"] is None and s["paper_id"] not in dated)
+    row["captured_on"] = dt.date(1985, 1, 1)
+
+
+def empty_tables(rows: Rows) -> None:
+    for table in rows.values():
+        table.clear()
+
+
+def is_code(link: dict[str, Any]) -> bool:
+    return link["kind"] == "code" and link["repo"] is not None
+
+
+def not_code(link: dict[str, Any]) -> bool:
+    return link["kind"] != "code"
+
+
+def yearless(date: dict[str, Any]) -> bool:
+    return date["year_source"] != "explicit"
+
+
+def case(case_id: str, mutation: Mutation, *failing: str) -> Any:
+    return pytest.param(mutation, set(failing), id=case_id)
+
+
+BOILERPLATE_TITLES = (
+    "Subscribe",
+    "SubscribeBottom-Up Skill Discovery from Demonstrations",  # compact dumps glue it on
+    "Get trending papers in your email inbox!",
+    "• 4 authors",
+    "·",
+    "Nov 11",
+)
+
+# fmt: off
+MUTATIONS: list[Any] = [
+    # papers
+    case("duplicate-paper", append_copy("papers"), "papers.paper_id_unique"),
+    case("paper-id-not-hex", bad_paper_id, "papers.paper_id_shape"),
+    *(case(f"boilerplate-title-{i}", set_field("papers", "title", title),
+           "papers.title_not_boilerplate") for i, title in enumerate(BOILERPLATE_TITLES)),
+    case("null-title", set_field("papers", "title", None), "papers.title_not_null"),
+    case("empty-title", set_field("papers", "title", ""), "papers.title_length"),
+    case("long-title", set_field("papers", "title", "x" * 301), "papers.title_length"),
+    case("untrimmed-title", set_field("papers", "title", " Padded"), "papers.title_trimmed"),
+    case("unfolded-title", set_field("papers", "title", "Two  spaces"),
+         "papers.title_spaces_folded"),
+    case("short-abstract", set_field("papers", "abstract", "Too short."), "papers.abstract_length"),
+    case("long-abstract", set_field("papers", "abstract", "word " * 2001),
+         "papers.abstract_length"),
+    case("negative-upvotes", set_field("papers", "upvotes", -1), "papers.upvotes_non_negative"),
+    case("zero-source-count", set_field("papers", "source_count", 0),
+         "papers.source_count_matches_sources"),
+    case("paper-without-source", paper_without_source, "papers.has_source"),
+    # authors
+    case("zero-authors", set_field("authors", "author_count", 0), "authors.author_count_range"),
+    case("too-many-authors", set_field("authors", "author_count", 5001),
+         "authors.author_count_range"),
+    case("null-author-count", set_field("authors", "author_count", None),
+         "authors.author_count_not_null"),
+    case("duplicate-author-row", append_copy("authors"), "authors.paper_id_unique"),
+    case("null-author-key", set_field("authors", "paper_id", None), "authors.paper_id_not_null"),
+    # dates
+    case("date-after-capture", date_after_capture, "dates.published_date_not_after_capture"),
+    case("date-before-1990", date_before_1990, "dates.published_date_min"),
+    case("unknown-year-source", set_field("dates", "year_source", "guessed", yearless),
+         "dates.year_source_known"),
+    case("date-text-disagrees", explicit_text_off_by_one_day,
+         "dates.date_text_matches_explicit_date"),
+    case("year-shown-but-not-explicit", yearless_text_with_year,
+         "dates.date_text_matches_yearless_date"),
+    # Text off the page's shape is also off the date: both fire, the shape rule says why.
+    case("date-text-shape", set_field("dates", "date_text", "2024-02-28", yearless),
+         "dates.date_text_shape", "dates.date_text_matches_yearless_date"),
+    case("duplicate-date-row", append_copy("dates"), "dates.paper_id_unique"),
+    case("null-date", set_field("dates", "published_date", None), "dates.published_date_not_null"),
+    # links
+    case("url-ends-with-paren-dot", set_field("links", "url", "https://github.com/org/repo)."),
+         "links.url_no_trailing_punctuation"),
+    case("url-unbalanced-paren", set_field("links", "url", "https://github.com/org/repo)"),
+         "links.url_no_unbalanced_paren"),
+    case("url-with-space", set_field("links", "url", "https://github.com/org repo"),
+         "links.url_shape"),
+    case("url-not-http", set_field("links", "url", "ftp://example.org/x"), "links.url_shape"),
+    case("null-url", set_field("links", "url", None), "links.url_not_null"),
+    case("duplicate-link", append_copy("links"), "links.key_unique"),
+    case("unknown-link-kind", set_field("links", "kind", "blog", not_code), "links.kind_known"),
+    case("repo-not-owner-name", set_field("links", "repo", "just-a-name", is_code),
+         "links.repo_shape"),
+    case("repo-on-non-code-link", set_field("links", "repo", "org/repo", not_code),
+         "links.repo_only_for_code"),
+    case("host-upper-case", set_field("links", "host", "GitHub.com"), "links.host_lower_case"),
+    # sources
+    case("source-lines-reversed", set_field("sources", "line_end", 0),
+         "sources.line_range_ordered"),
+    case("source-line-zero", set_field("sources", "line_start", 0), "sources.line_start_positive"),
+    case("null-source-key", set_field("sources", "line_start", None),
+         "sources.line_start_not_null"),
+    case("duplicate-source-key", duplicate_source_key, "sources.key_unique"),
+    case("unknown-dump-format", set_field("sources", "dump_format", "html"),
+         "sources.dump_format_known"),
+    case("short-sha256", set_field("sources", "source_sha256", "abc123"),
+         "sources.source_sha256_shape"),
+    case("capture-before-1990", capture_before_1990, "sources.captured_on_min"),
+    # referential integrity
+    *(case(f"orphan-{table}", append_orphan(table), f"{table}.paper_id_in_papers")
+      for table in ("authors", "dates", "links", "sources")),
+    # rejects (the seed build has none: each case adds a row)
+    case("unknown-reason", add_reject(reason="bogus_reason"), "rejects.reason_known"),
+    case("null-reason", add_reject(reason=None), "rejects.reason_not_null"),
+    case("long-reject-text", add_reject(text="x" * 10_001), "rejects.text_length"),
+    case("reject-lines-reversed", add_reject(line_end=3), "rejects.line_range_ordered"),
+    case("reject-line-negative", add_reject(line_start=-1, line_end=1),
+         "rejects.line_start_non_negative"),
+    case("duplicate-reject", lambda rows: [add_reject()(rows), add_reject()(rows)],
+         "rejects.key_unique"),
+    # row counts
+    case("empty-build", empty_tables, "papers.row_count", "sources.row_count"),
+]
+
+ALLOWED: list[Any] = [
+    case("null-abstract", set_field("papers", "abstract", None)),
+    case("null-upvotes", set_field("papers", "upvotes", None)),
+    case("title-starting-with-subscribers",
+         set_field("papers", "title", "Subscribers and Publishers: A Study")),
+    case("url-with-balanced-parens",
+         set_field("links", "url", "https://en.wikipedia.org/wiki/Foo_(bar)")),
+    case("code-link-without-repo", set_field("links", "repo", None, is_code)),
+    case("empty-file-reject", add_reject(reason="empty_file", line_start=0, line_end=0, text="")),
+    case("author-count-at-maximum", set_field("authors", "author_count", 5000)),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("mutation", "expected"), MUTATIONS)
+def test_each_rule_fires_alone(
+    base_rows: Rows, tmp_path: Path, mutation: Mutation, expected: set[str]
+) -> None:
+    report = validate_mutation(base_rows, mutation, tmp_path / "data")
+    assert not report.success
+    assert report.failed_rules == expected, report.failures
+
+
+@pytest.mark.parametrize(("mutation", "expected"), ALLOWED)
+def test_plausible_edge_cases_pass(
+    base_rows: Rows, tmp_path: Path, mutation: Mutation, expected: set[str]
+) -> None:
+    report = validate_mutation(base_rows, mutation, tmp_path / "data")
+    assert report.failed_rules == expected, report.failures
+
+
+def test_failures_name_the_offending_values(base_rows: Rows, tmp_path: Path) -> None:
+    def orphan_and_future_date(rows: Rows) -> None:
+        append_orphan("links")(rows)
+        date_after_capture(rows)
+
+    report = validate_mutation(base_rows, orphan_and_future_date, tmp_path / "data")
+    failed = {f"{s.suite}.{o.rule}": o for s in report.suites for o in s.failed}
+    assert failed["links.paper_id_in_papers"].samples == (repr(ORPHAN),)
+    assert failed["links.paper_id_in_papers"].unexpected_count == 1
+    (pair,) = failed["dates.published_date_not_after_capture"].samples
+    assert "2025, 11, 11" in pair and "2025, 12, 1" in pair
+
+
+def test_mutations_cover_every_rule() -> None:
+    expected = set().union(*(p.values[1] for p in MUTATIONS))
+    not_null_rules = {
+        f"{s.name}.{e['meta']['rule']}"
+        for s in load_suite_documents()
+        for e in s.document["expectations"]
+        if e["type"] == "expect_column_values_to_not_be_null"
+    }
+    every = {
+        f"{s.name}.{e['meta']['rule']}"
+        for s in load_suite_documents()
+        for e in s.document["expectations"]
+    }
+    # Not-null rules of non-key columns are all the same GX check; a few prove it.
+    assert every - expected <= not_null_rules
+
+
+# --- good data, broken files -------------------------------------------------------------
+
+
+def test_fresh_build_passes(fresh_build: Path, tmp_path: Path) -> None:
+    report = validate_tables(fresh_build, tmp_path / "report")
+    assert report.success, report.failures
+    assert {s.suite for s in report.suites} == {t.name for t in schemas.TABLES}
+    assert (tmp_path / "report" / "data_docs" / "index.html").is_file()
+    assert sorted(p.name for p in report.result_files) == sorted(
+        f"{t.name}.json" for t in schemas.TABLES
+    )
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    assert summary["success"] is True
+
+
+@pytest.mark.skipif(
+    not (config.PROCESSED_DIR / "papers.parquet").exists(), reason="data/processed not built"
+)
+def test_shipped_tables_pass() -> None:
+    report = validate_tables(config.PROCESSED_DIR)
+    assert report.success, report.failures
+
+
+def test_missing_table_is_a_clear_failure(base_rows: Rows, tmp_path: Path) -> None:
+    data = write_tables(base_rows, tmp_path / "data")
+    (data / "links.parquet").unlink()
+    report = validate_tables(data)
+    assert report.failed_rules == {"links.table_schema"}
+    (outcome,) = report.suites[[s.suite for s in report.suites].index("links")].outcomes
+    assert "missing file links.parquet" in (outcome.error or "")
+
+
+def test_schema_mismatch_is_a_clear_failure(base_rows: Rows, tmp_path: Path) -> None:
+    data = write_tables(base_rows, tmp_path / "data")
+    table = pq.read_table(data / "papers.parquet")
+    pq.write_table(
+        table.set_column(3, "upvotes", table["upvotes"].cast(pa.int64())), data / "papers.parquet"
+    )
+    pq.write_table(
+        pq.read_table(data / "rejects.parquet").append_column("extra", pa.array([], pa.int8())),
+        data / "rejects.parquet",
+    )
+    (data / "authors.parquet").write_bytes(b"not parquet")
+    report = validate_tables(data)
+    # papers feeds every batch that joins it, so those are reported as not computed.
+    assert report.failed_rules == {
+        "papers.table_schema",
+        "rejects.table_schema",
+        "authors.table_schema",
+        "dates.inputs_available",
+        "links.inputs_available",
+        "sources.inputs_available",
+    }
+    errors = {s.suite: s.outcomes[0].error or "" for s in report.suites}
+    assert "upvotes is int64, expected int32" in errors["papers"]
+    assert "unexpected columns ['extra']" in errors["rejects"]
+    assert "unreadable" in errors["authors"]
+    assert "papers: papers.parquet does not match" in errors["dates"]
+
+
+# --- the suites themselves ---------------------------------------------------------------
+
+
+def test_suites_are_canonical_json() -> None:
+    """Reviewed files: sorted keys, 2-space indent, trailing newline (diffs stay small)."""
+    for path in sorted(config.EXPECTATIONS_DIR.glob("*.json")):
+        text = path.read_text(encoding="utf-8")
+        canonical = json.dumps(json.loads(text), indent=2, sort_keys=True, ensure_ascii=False)
+        assert text == canonical + "\n", f"{path.name}: not in canonical form"
+    assert {p.stem for p in config.EXPECTATIONS_DIR.glob("*.json")} == {
+        t.name for t in schemas.TABLES
+    }
+
+
+def test_suites_cover_the_contract() -> None:
+    """Every key and non-nullable column of etl/schemas.py has its rule in the suite."""
+    for suite in load_suite_documents():
+        spec = schemas.TABLES_BY_NAME[suite.name]
+        by_type: dict[str, list[dict]] = {}
+        for e in suite.document["expectations"]:
+            by_type.setdefault(e["type"], []).append(e["kwargs"])
+        not_null = {k["column"] for k in by_type.get("expect_column_values_to_not_be_null", [])}
+        assert not_null == {c.name for c in spec.columns if not c.nullable}, suite.name
+        unique = [[k["column"]] for k in by_type.get("expect_column_values_to_be_unique", [])]
+        unique += [
+            k["column_list"] for k in by_type.get("expect_compound_columns_to_be_unique", [])
+        ]
+        assert list(spec.primary_key) in unique, suite.name
+
+
+def test_suites_mirror_config_bounds() -> None:
+    """config.py's plausibility bounds are mirrored (as rules) in the suites: keep them equal."""
+    rules = {
+        (s.name, e["meta"]["rule"]): e["kwargs"]
+        for s in load_suite_documents()
+        for e in s.document["expectations"]
+    }
+    assert rules["authors", "author_count_range"]["min_value"] == config.MIN_AUTHOR_COUNT
+    assert rules["authors", "author_count_range"]["max_value"] == config.MAX_AUTHOR_COUNT
+    assert rules["papers", "title_length"]["max_value"] == config.MAX_TITLE_CHARS
+    assert rules["rejects", "text_length"]["max_value"] == config.MAX_REJECT_TEXT_CHARS
+    assert rules["dates", "published_date_min"]["min_value"] == f"{config.MIN_PUBLISHED_YEAR}-01-01"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"type": "expect_column_values_to_be_purple"}, "rule paper_id_not_null"),
+        ({"kwargs": {"column": "paper_id", "bogus": 1}}, "rule paper_id_not_null"),
+        ({"meta": {}}, "unique meta.rule"),
+    ],
+)
+def test_a_broken_suite_is_an_error_not_a_silent_drop(
+    tmp_path: Path, change: dict[str, Any], message: str
+) -> None:
+    """GX logs and drops an invalid expectation; the gate must refuse to run instead."""
+    suites = tmp_path / "expectations"
+    suites.mkdir()
+    for path in config.EXPECTATIONS_DIR.glob("*.json"):
+        (suites / path.name).write_text(path.read_text())
+    document = json.loads((suites / "papers.json").read_text())
+    document["expectations"][1].update(change)
+    (suites / "papers.json").write_text(json.dumps(document))
+    with pytest.raises(SuiteDefinitionError, match=message):
+        validate_tables(tmp_path / "no-data", expectations_dir=suites)
+
+
+def test_importing_the_module_does_not_import_gx() -> None:
+    code = "import sys, etl.cli, etl.validate; sys.exit('great_expectations' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=False).returncode == 0
+
+
+# --- the command, end to end -------------------------------------------------------------
+
+
+def run_cli(data: Path, report_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, REPORT_DIR_ENV: str(report_dir), "COLUMNS": "160"}
+    return subprocess.run(
+        [sys.executable, "-m", "etl", "validate", "--data", str(data)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_cli_passes_on_good_data(fresh_build: Path, tmp_path: Path) -> None:
+    result = run_cli(fresh_build, tmp_path / "report")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "All suites passed" in result.stdout
+    assert (tmp_path / "report" / "data_docs" / "index.html").is_file()
+    assert len(list((tmp_path / "report" / "results").glob("*.json"))) == len(schemas.TABLES)
+
+
+def test_cli_fails_on_bad_data_and_says_why(base_rows: Rows, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from etl.cli import app
+
+    data = mutated(
+        base_rows, set_field("links", "url", "https://github.com/org/repo)."), tmp_path / "data"
+    )
+    (data / "rejects.parquet").unlink()
+    report_dir = tmp_path / "report"
+    result = CliRunner().invoke(
+        app,
+        ["validate", "--data", str(data)],
+        env={REPORT_DIR_ENV: str(report_dir), "COLUMNS": "200"},
+    )
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "url_no_trailing_punctuation" in result.output
+    assert "https://github.com/org/repo)." in result.output
+    assert "missing file rejects.parquet" in result.output
+    assert (report_dir / "data_docs" / "index.html").is_file()
+    summary = json.loads((report_dir / "summary.json").read_text())
+    assert set(summary["failed_rules"]) == {
+        "links.url_no_trailing_punctuation",
+        "rejects.table_schema",
+    }
+    links = json.loads((report_dir / "results" / "links.json").read_text())
+    assert links["success"] is False
+
+
+def test_report_type_is_what_the_build_needs(fresh_build: Path) -> None:
+    report = validate_tables(fresh_build)
+    assert isinstance(report, ValidationReport)
+    assert report.success is True and report.failures == {}
+    assert report.report_dir is None and report.data_docs_index is None
