@@ -211,9 +211,9 @@ EXPECTED: dict[str, Expected] = {
 def check(result: FileResult, expected: Expected) -> None:
     got_records = list(
         zip(
-            result.columns["title"],
-            result.columns["author_count"],
-            result.columns["published_date"],
+            result.records["title"].to_list(),
+            result.records["author_count"].to_list(),
+            result.records["published_date"].to_list(),
             strict=True,
         )
     )
@@ -328,7 +328,7 @@ def test_a_20_mb_line_in_a_page_is_refused_and_the_page_kept():
     page = (BROKEN / "utf8_bom.txt").read_bytes()
     data = page + b"Endless " * (TWENTY_MB // 8) + b"\n"
     result = parse_file(data, "page.txt", None)
-    assert result.columns["title"] == ["Planning Models with a BOM"]
+    assert result.records["title"].to_list() == ["Planning Models with a BOM"]
     assert [(r.line_start, r.reason) for r in result.rejects] == [(21, "title_too_long")]
     assert len(result.rejects[0].text) < 10_100
     assert result.total_lines == 21 == result.boilerplate_lines + 5 + 1

@@ -174,12 +174,12 @@ def check_accounting(result: FileResult) -> None:
         assert 0 <= reject.line_start <= reject.line_end <= total
         rejected += reject.line_count
     assert rejected == result.rejected_lines  # reject spans do not overlap
-    spans = sorted(zip(result.columns["line_start"], result.columns["line_end"], strict=True))
+    spans = sorted(zip(result.records["line_start"].to_list(), result.records["line_end"].to_list(), strict=True))
     for start, end in spans:
         assert 1 <= start <= end <= total
     for (_, end), (following, _) in pairwise(spans):
         assert end < following  # records do not overlap
-    for title in result.columns["title"]:
+    for title in result.records["title"].to_list():
         assert title and title == title.strip()
         title.encode("utf-8")  # no undecoded bytes (lone surrogates) reach a table
 
