@@ -27,8 +27,9 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from etl import config
 from etl.normalize import stable_id
@@ -170,55 +171,69 @@ def _with_heads(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _similar_title_pairs(titles: list[str]) -> list[tuple[int, int]]:
+    """Index pairs of `titles` that pass `titles_very_similar`, computed a block at a time."""
+    if len(titles) == 2:
+        return [(0, 1)] if titles_very_similar(titles[0], titles[1]) else []
+    words = [_WORD_SPLIT.sub(" ", t.lower()) for t in titles]
+    keys = [w.replace(" ", "") for w in words]
+    cutoff = config.REVISED_TITLE_MIN_SIMILARITY
+    by_words = process.cdist(words, words, scorer=fuzz.token_set_ratio, score_cutoff=cutoff)
+    by_keys = process.cdist(keys, keys, scorer=fuzz.ratio, score_cutoff=cutoff)
+    similar = np.triu((by_words > 0) | (by_keys > 0), k=1)
+    return [(int(i), int(j)) for i, j in zip(*np.nonzero(similar), strict=True)]
+
+
 def _revised_title_roots(frame: pl.DataFrame, clusters: pl.DataFrame) -> dict[int, int]:
-    """Clause 3: union clusters whose abstracts share a block and pass the similarity tests."""
+    """Clause 3: union clusters whose abstracts share a block and pass the similarity tests.
+
+    Blocks are clusters whose abstracts share their first or last 120 characters; within a
+    block, titles are compared first (cheap, and they rarely match), abstracts only then.
+    """
     union = _UnionFind()
     with_abstract = clusters.filter(pl.col("head").is_not_null())
+    blocks: list[list[int]] = []
     for block in ("prefix_hash", "suffix_hash"):
-        groups = (
+        blocks += (
             with_abstract.group_by(block)
             .agg(pl.col("cluster").sort())
             .filter(pl.col("cluster").list.len() > 1)["cluster"]
             .to_list()
         )
-        if not groups:
-            continue
-        members = sorted({c for group in groups for c in group})
-        wanted = clusters.filter(pl.col("cluster").is_in(members))
-        texts = (
-            frame.join(wanted.select("title_key", "head", "cluster"), on=["title_key", "head"])
-            .filter(pl.col("a_hash") == pl.col("head"))
-            .group_by("cluster")
-            .agg(pl.col("title").min(), pl.col("abstract_key").first())
+    if not blocks:
+        return {}
+    members = sorted({c for block in blocks for c in block})
+    texts = (
+        frame.join(
+            clusters.filter(pl.col("cluster").is_in(members)).select(
+                "title_key", "head", "cluster"
+            ),
+            on=["title_key", "head"],
         )
-        lookup = {c: (t, a) for c, t, a in texts.iter_rows()}
-        for group in groups:
-            for i, a in enumerate(group):
-                for b in group[i + 1 :]:
-                    title_a, head_a = lookup[a]
-                    title_b, head_b = lookup[b]
-                    if abstracts_near_identical(head_a, head_b) and titles_very_similar(
-                        title_a, title_b
-                    ):
-                        union.union(a, b)
+        .filter(pl.col("a_hash") == pl.col("head"))
+        .group_by("cluster")
+        .agg(pl.col("title").min(), pl.col("abstract_key").first())
+    )
+    lookup = {c: (t, a) for c, t, a in texts.iter_rows()}
+    for block in sorted(blocks):
+        titles = [lookup[c][0] for c in block]
+        for i, j in _similar_title_pairs(titles):
+            a, b = block[i], block[j]
+            if abstracts_near_identical(lookup[a][1], lookup[b][1]):
+                union.union(a, b)
     return {c: union.find(c) for c in union.parent}
 
 
 def _paper_ids(papers: pl.DataFrame) -> pl.Series:
-    """Stable ids; on the (unlikely) clash of two papers, both use the whole abstract."""
-    keys = list(
-        zip(papers["min_title_key"].to_list(), papers["abstract_key"].to_list(), strict=True)
-    )
-    ids = [stable_id(t, (a or "")[:ID_ABSTRACT_CHARS]) for t, a in keys]
-    seen: dict[str, int] = defaultdict(int)
-    for pid in ids:
-        seen[pid] += 1
-    if any(n > 1 for n in seen.values()):
-        ids = [
-            stable_id(t, a or "") if seen[pid] > 1 else pid
-            for pid, (t, a) in zip(ids, keys, strict=True)
-        ]
-    return pl.Series("paper_id", ids, dtype=pl.String)
+    """The smallest record id of each paper; on the (unlikely) clash of two papers, both
+    hash their whole abstract instead of its first 100 characters."""
+    ids = papers["min_record_id"]
+    clashes = ids.is_duplicated()
+    if not clashes.any():
+        return ids.alias("paper_id")
+    rows = papers.filter(clashes).select("min_title_key", "abstract_key").rows()
+    fixed = pl.Series([stable_id(t, a or "") for t, a in rows], dtype=pl.String)
+    return ids.scatter(clashes.arg_true(), fixed).alias("paper_id")
 
 
 def deduplicate(records: pl.DataFrame) -> Deduplicated:
@@ -227,6 +242,7 @@ def deduplicate(records: pl.DataFrame) -> Deduplicated:
     `records` needs: title, abstract, title_key, abstract_key, author_count, published_date,
     date_text, year_source, upvotes, captured_on.
     """
+    source = records
     abstract_key = pl.col("abstract_key")
     frame = records.with_row_index("_record").with_columns(
         *(
@@ -262,30 +278,30 @@ def deduplicate(records: pl.DataFrame) -> Deduplicated:
         nulls_equal=True,
     )
     latest_first = pl.col("captured_on").fill_null(pl.date(1, 1, 1))
+    # The record whose abstract the paper keeps: the longest (ties: smallest record id).
+    representative = (
+        pl.col("_record")
+        .sort_by(
+            [pl.col("abstract_key").str.len_chars(), "record_id", "a_hash"],
+            descending=[True, False, False],
+            nulls_last=True,
+        )
+        .first()
+    )
     papers = (
         records.group_by("paper")
         .agg(
             pl.col("title").sort_by([latest_first, "title"], descending=[True, False]).first(),
-            pl.col("abstract")
-            .sort_by(
-                [pl.col("abstract_key").str.len_chars(), "abstract"],
-                descending=[True, False],
-                nulls_last=True,
-            )
-            .first(),
-            pl.col("abstract_key")
-            .sort_by(
-                [pl.col("abstract_key").str.len_chars(), "abstract_key"],
-                descending=[True, False],
-                nulls_last=True,
-            )
-            .first(),
+            representative.alias("representative"),
             pl.col("upvotes").max(),
             pl.len().cast(pl.Int32).alias("source_count"),
             pl.col("title_key").min().alias("min_title_key"),
+            pl.col("record_id").min().alias("min_record_id"),
         )
         .sort("paper")
     )
+    chosen = source.select("abstract", "abstract_key", "links")[papers["representative"]]
+    papers = pl.concat([papers, chosen], how="horizontal")
     papers = papers.with_columns(_paper_ids(papers))
     id_of_paper = papers.select("paper", "paper_id")
     records = records.join(id_of_paper, on="paper", how="left")
@@ -311,7 +327,7 @@ def deduplicate(records: pl.DataFrame) -> Deduplicated:
         )
     )
     return Deduplicated(
-        papers=papers.select("paper_id", "title", "abstract", "upvotes", "source_count"),
+        papers=papers.select("paper_id", "title", "abstract", "upvotes", "source_count", "links"),
         authors=authors,
         dates=dates,
         record_paper_ids=records.sort("_record")["paper_id"],

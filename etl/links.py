@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import polars as pl
+
 _URL = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
 # Punctuation that ends the sentence around a URL rather than the URL itself.
 _TRAILING = ".,;:!?'\"*»\u201d\u2019"
@@ -78,3 +80,20 @@ def extract_links(text: str) -> list[Link]:
         repo = repo_of(host, parts.path) if kind == "code" else None
         links[url] = Link(url=url, host=host, kind=kind, repo=repo)
     return list(links.values())
+
+
+LINK_STRUCT = pl.Struct({"url": pl.String, "host": pl.String, "kind": pl.String, "repo": pl.String})
+
+
+def links_column(abstracts: pl.Series) -> pl.Series:
+    """`extract_links` of every abstract, as a list-of-structs column (empty list for none)."""
+    values = [
+        [
+            {"url": link.url, "host": link.host, "kind": link.kind, "repo": link.repo}
+            for link in extract_links(text)
+        ]
+        if text is not None and "://" in text
+        else []
+        for text in abstracts.to_list()
+    ]
+    return pl.Series("links", values, dtype=pl.List(LINK_STRUCT))

@@ -16,6 +16,8 @@ import polars as pl
 _ELLIPSIS_TAIL = r"\s*(?:\.\.\.|\u2026)$"
 # Whitespace that `fold_spaces` would change: a run, a leading space, or anything but a space.
 _UNFOLDED_SPACE = r"\s\s|^\s|[^\S ]"
+# The abstract's share of a record id: enough to tell apart papers with equal titles.
+ID_ABSTRACT_CHARS = 100
 # Lone surrogates stand for bytes that were not valid UTF-8 (see etl/decode.py).
 _UNDECODED = re.compile("[\udc80-\udcff]")
 
@@ -66,20 +68,27 @@ def clean_records(records: pl.DataFrame) -> pl.DataFrame:
 
     `title_key`: lower-cased with everything but letters and digits removed, so case,
     punctuation, hyphens and whitespace do not matter. `abstract_key`: the folded abstract
-    without a trailing `...`/`…` (a sign of truncation). The rule using them: etl/dedupe.py.
+    without a trailing `...`/`…` (a sign of truncation). `record_id`: `stable_id` of the title
+    key and the abstract key's first 100 characters; a paper's id is the smallest record id
+    among its records. The rule using them: etl/dedupe.py.
     """
     title = _folded(_nfc(records["title"]))
     abstract = _folded(_nfc(records["abstract"]))
-    cleaned = records.with_columns(title, abstract)
-    return cleaned.with_columns(
+    cleaned = records.with_columns(title, abstract).with_columns(
         pl.col("title").str.to_lowercase().str.replace_all(r"[\W_]+", "").alias("title_key"),
         pl.col("abstract").str.replace(_ELLIPSIS_TAIL, "").alias("abstract_key"),
-    ).with_columns(
+    )
+    cleaned = cleaned.with_columns(
         pl.when(pl.col("title_key") == "")
         .then(pl.col("title").str.to_lowercase())
         .otherwise(pl.col("title_key"))
         .alias("title_key")
     )
+    record_ids = [
+        stable_id(t, (a or "")[:ID_ABSTRACT_CHARS])
+        for t, a in zip(cleaned["title_key"], cleaned["abstract_key"], strict=True)
+    ]
+    return cleaned.with_columns(pl.Series("record_id", record_ids, dtype=pl.String))
 
 
 def has_undecoded_bytes(value: str) -> bool:

@@ -24,7 +24,7 @@ from etl import config, schemas
 from etl.decode import decode_dump
 from etl.dedupe import deduplicate
 from etl.fastparse import RAW_RECORD_SCHEMA, parse_regular
-from etl.links import extract_links
+from etl.links import LINK_STRUCT, links_column
 from etl.normalize import clean_records, dump_lines
 from etl.parse import parse_dump
 from etl.records import ParsedDump, Reject
@@ -51,6 +51,8 @@ RECORD_COLUMNS: dict[str, pl.DataType] = {
     "upvotes": pl.Int32,
     "line_start": pl.Int32,
     "line_end": pl.Int32,
+    "record_id": pl.String,
+    "links": pl.List(LINK_STRUCT),
 }
 
 
@@ -251,7 +253,7 @@ def parse_file(data: bytes, source_file: str, captured_on: dt.date | None) -> Fi
         source_sha256=sha,
         dump_format=dump.dump_format,
         captured_on=dump.captured_on,
-        records=clean_records(raw).select(list(RECORD_COLUMNS)),
+        records=prepare_records(raw),
         rejects=dump.rejects,
         total_lines=dump.total_lines,
         boilerplate_lines=dump.boilerplate_lines,
@@ -259,6 +261,12 @@ def parse_file(data: bytes, source_file: str, captured_on: dt.date | None) -> Fi
         rejected_lines=dump.rejected_lines,
         warnings=warnings,
     )
+
+
+def prepare_records(raw: pl.DataFrame) -> pl.DataFrame:
+    """Clean fields, dedup keys and the links of each abstract, done per file (in parallel)."""
+    cleaned = clean_records(raw)
+    return cleaned.with_columns(links_column(cleaned["abstract"])).select(list(RECORD_COLUMNS))
 
 
 def _reject_warning(source_file: str, reject: Reject) -> Warning_:
@@ -404,17 +412,8 @@ def records_frame(results: list[FileResult]) -> pl.DataFrame:
 
 
 def links_frame(papers: pl.DataFrame) -> pl.DataFrame:
-    rows = [
-        (paper_id, link.url, link.host, link.kind, link.repo)
-        for paper_id, abstract in papers.select("paper_id", "abstract").iter_rows()
-        if abstract and "://" in abstract
-        for link in extract_links(abstract)
-    ]
-    return pl.DataFrame(
-        rows,
-        schema=["paper_id", "url", "host", "kind", "repo"],
-        orient="row",
-    ).cast(pl.String)
+    """One row per (paper, URL) of the paper's chosen abstract."""
+    return papers.select("paper_id", "links").explode("links").drop_nulls("links").unnest("links")
 
 
 def rejects_frame(results: list[FileResult]) -> pa.Table:

@@ -8,8 +8,7 @@ import polars as pl
 
 from etl.dedupe import deduplicate
 from etl.fastparse import RAW_RECORD_SCHEMA
-from etl.normalize import clean_records
-from etl.pipeline import RECORD_COLUMNS
+from etl.pipeline import prepare_records
 
 ABSTRACT = (
     "We propose a method for learning to learn from few examples. It meta-trains a model "
@@ -37,9 +36,9 @@ def records(*rows: dict) -> pl.DataFrame:
         }
         for i, row in enumerate(rows)
     ]
-    frame = clean_records(pl.DataFrame(raw, schema=RAW_RECORD_SCHEMA))
+    frame = prepare_records(pl.DataFrame(raw, schema=RAW_RECORD_SCHEMA))
     captured = pl.Series("captured_on", [row.get("captured_on") for row in rows], dtype=pl.Date)
-    return frame.select(list(RECORD_COLUMNS)).with_columns(captured)
+    return frame.with_columns(captured)
 
 
 def paper_count(*rows: dict) -> int:
