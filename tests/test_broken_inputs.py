@@ -10,6 +10,7 @@ reason, warning text, line accounting), and beside a seed dump in one raw folder
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import subprocess
@@ -429,6 +430,7 @@ def test_all_broken_files_together_pass_validation_through_the_cli(tmp_path, see
     raw = seed_raw_dir(tmp_path / "raw")
     for path in BROKEN.glob("*.txt"):
         shutil.copy(path, raw / path.name)
+    (raw / "link.txt").symlink_to(BROKEN / "utf8_bom.txt")  # outside the raw folder
     out = tmp_path / "out"
     env = {**os.environ, "COLUMNS": "300", "PAPERS_ETL_SUMMARY_JSON": str(tmp_path / "s.json")}
     run = subprocess.run(
@@ -443,6 +445,9 @@ def test_all_broken_files_together_pass_validation_through_the_cli(tmp_path, see
     for expected in EXPECTED.values():
         for warning in expected.warnings:
             assert f"warning: {warning}" in run.stderr
+    assert f"warning: link.txt: symlink to {BROKEN / 'utf8_bom.txt'}, outside" in run.stderr
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["validated"] is True and summary["published"] is True
     assert f"tables written to {out}" in run.stderr
     sources = pq.read_table(out / "sources.parquet")
     assert (
