@@ -118,6 +118,7 @@ class Deduplicated:
     authors: pl.DataFrame
     dates: pl.DataFrame
     record_paper_ids: pl.Series
+    representatives: pl.DataFrame  # record (input row) whose abstract each paper keeps
 
     @property
     def merged_records(self) -> int:
@@ -300,7 +301,7 @@ def deduplicate(records: pl.DataFrame) -> Deduplicated:
         )
         .sort("paper")
     )
-    chosen = source.select("abstract", "abstract_key", "links")[papers["representative"]]
+    chosen = source.select("abstract", "abstract_key")[papers["representative"]]
     papers = pl.concat([papers, chosen], how="horizontal")
     papers = papers.with_columns(_paper_ids(papers))
     id_of_paper = papers.select("paper", "paper_id")
@@ -327,7 +328,10 @@ def deduplicate(records: pl.DataFrame) -> Deduplicated:
         )
     )
     return Deduplicated(
-        papers=papers.select("paper_id", "title", "abstract", "upvotes", "source_count", "links"),
+        papers=papers.select("paper_id", "title", "abstract", "upvotes", "source_count"),
+        representatives=papers.select(
+            pl.col("representative").cast(pl.UInt32).alias("record"), "paper_id"
+        ),
         authors=authors,
         dates=dates,
         record_paper_ids=records.sort("_record")["paper_id"],

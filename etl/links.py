@@ -82,18 +82,25 @@ def extract_links(text: str) -> list[Link]:
     return list(links.values())
 
 
-LINK_STRUCT = pl.Struct({"url": pl.String, "host": pl.String, "kind": pl.String, "repo": pl.String})
+LINK_ROW_SCHEMA = {
+    "record": pl.UInt32,
+    "url": pl.String,
+    "host": pl.String,
+    "kind": pl.String,
+    "repo": pl.String,
+}
 
 
-def links_column(abstracts: pl.Series) -> pl.Series:
-    """`extract_links` of every abstract, as a list-of-structs column (empty list for none)."""
-    values = [
-        [
-            {"url": link.url, "host": link.host, "kind": link.kind, "repo": link.repo}
-            for link in extract_links(text)
-        ]
-        if text is not None and "://" in text
-        else []
-        for text in abstracts.to_list()
-    ]
-    return pl.Series("links", values, dtype=pl.List(LINK_STRUCT))
+def link_rows(abstracts: pl.Series) -> pl.DataFrame:
+    """One row per link of each abstract, keyed by the abstract's position in `abstracts`."""
+    with_url = abstracts.str.contains("://", literal=True).fill_null(False)
+    indices = with_url.arg_true()
+    columns: dict[str, list] = {name: [] for name in LINK_ROW_SCHEMA}
+    for index, text in zip(indices.to_list(), abstracts.gather(indices).to_list(), strict=True):
+        for link in extract_links(text):
+            columns["record"].append(index)
+            columns["url"].append(link.url)
+            columns["host"].append(link.host)
+            columns["kind"].append(link.kind)
+            columns["repo"].append(link.repo)
+    return pl.DataFrame(columns, schema=LINK_ROW_SCHEMA)

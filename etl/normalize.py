@@ -84,9 +84,10 @@ def clean_records(records: pl.DataFrame) -> pl.DataFrame:
         .otherwise(pl.col("title_key"))
         .alias("title_key")
     )
+    heads = cleaned["abstract_key"].str.slice(0, ID_ABSTRACT_CHARS).fill_null("")
     record_ids = [
-        stable_id(t, (a or "")[:ID_ABSTRACT_CHARS])
-        for t, a in zip(cleaned["title_key"], cleaned["abstract_key"], strict=True)
+        stable_id(t, a)
+        for t, a in zip(cleaned["title_key"].to_list(), heads.to_list(), strict=True)
     ]
     return cleaned.with_columns(pl.Series("record_id", record_ids, dtype=pl.String))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import multiprocessing
 import os
 import pickle
 import time
@@ -24,7 +25,7 @@ from etl import config, schemas
 from etl.decode import decode_dump
 from etl.dedupe import deduplicate
 from etl.fastparse import RAW_RECORD_SCHEMA, parse_regular
-from etl.links import LINK_STRUCT, links_column
+from etl.links import LINK_ROW_SCHEMA, link_rows
 from etl.normalize import clean_records, dump_lines
 from etl.parse import parse_dump
 from etl.records import ParsedDump, Reject
@@ -52,7 +53,6 @@ RECORD_COLUMNS: dict[str, pl.DataType] = {
     "line_start": pl.Int32,
     "line_end": pl.Int32,
     "record_id": pl.String,
-    "links": pl.List(LINK_STRUCT),
 }
 
 
@@ -82,6 +82,7 @@ class FileResult:
     dump_format: str | None
     captured_on: dt.date | None
     records: pl.DataFrame  # RECORD_COLUMNS: cleaned fields and dedup keys
+    links: pl.DataFrame  # LINK_ROW_SCHEMA: the links of each record's abstract
     rejects: list[Reject]
     total_lines: int
     boilerplate_lines: int
@@ -248,12 +249,14 @@ def parse_file(data: bytes, source_file: str, captured_on: dt.date | None) -> Fi
         warnings.extend(_pinned_warnings(source_file, dump.warnings))
         warnings.extend(_reject_warning(source_file, reject) for reject in dump.rejects)
         warnings.sort(key=lambda w: w.line)
+    records = prepare_records(raw)
     return FileResult(
         source_file=source_file,
         source_sha256=sha,
         dump_format=dump.dump_format,
         captured_on=dump.captured_on,
-        records=prepare_records(raw),
+        records=records,
+        links=link_rows(records["abstract"]),
         rejects=dump.rejects,
         total_lines=dump.total_lines,
         boilerplate_lines=dump.boilerplate_lines,
@@ -264,9 +267,8 @@ def parse_file(data: bytes, source_file: str, captured_on: dt.date | None) -> Fi
 
 
 def prepare_records(raw: pl.DataFrame) -> pl.DataFrame:
-    """Clean fields, dedup keys and the links of each abstract, done per file (in parallel)."""
-    cleaned = clean_records(raw)
-    return cleaned.with_columns(links_column(cleaned["abstract"])).select(list(RECORD_COLUMNS))
+    """Clean fields and dedup keys, done per file (in parallel)."""
+    return clean_records(raw).select(list(RECORD_COLUMNS))
 
 
 def _reject_warning(source_file: str, reject: Reject) -> Warning_:
@@ -296,7 +298,8 @@ def _skipped(source_file: str, message: str, reject: Reject | None = None) -> Fi
     rejects = [reject] if reject is not None else []
     warning = Warning_(source_file, 0, f"{message}; file skipped")
     records = pl.DataFrame(schema=RECORD_COLUMNS)
-    return FileResult(source_file, "", None, None, records, rejects, 0, 0, 0, 0, [warning])
+    links = pl.DataFrame(schema=LINK_ROW_SCHEMA)
+    return FileResult(source_file, "", None, None, records, links, rejects, 0, 0, 0, 0, [warning])
 
 
 def _link_out_of(path: Path) -> Path | None:
@@ -363,7 +366,11 @@ def parse_all(
     cached = 0
     outcomes: Iterable[tuple[FileResult, bool]]
     if workers > 1 and len(paths) > 1 and total_bytes > 4_000_000:
-        executor = ProcessPoolExecutor(max_workers=min(workers, len(paths)))
+        # Not plain fork: a process that already ran polars' thread pool can deadlock its
+        # forked children. A fork server starts clean and forks workers from itself.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["etl.pipeline"])
+        executor = ProcessPoolExecutor(max_workers=min(workers, len(paths)), mp_context=context)
         outcomes = executor.map(_parse_path, tasks, chunksize=1)
     else:
         executor = None
@@ -411,9 +418,14 @@ def records_frame(results: list[FileResult]) -> pl.DataFrame:
     return pl.concat(frames, how="vertical")
 
 
-def links_frame(papers: pl.DataFrame) -> pl.DataFrame:
-    """One row per (paper, URL) of the paper's chosen abstract."""
-    return papers.select("paper_id", "links").explode("links").drop_nulls("links").unnest("links")
+def links_frame(results: list[FileResult], representatives: pl.DataFrame) -> pl.DataFrame:
+    """The links of each paper's chosen abstract (its representative record)."""
+    frames, offset = [], 0
+    for result in results:
+        frames.append(result.links.with_columns(pl.col("record") + offset))
+        offset += result.record_count
+    rows = pl.concat(frames) if frames else pl.DataFrame(schema=LINK_ROW_SCHEMA)
+    return rows.join(representatives, on="record").select("paper_id", "url", "host", "kind", "repo")
 
 
 def rejects_frame(results: list[FileResult]) -> pa.Table:
@@ -438,7 +450,7 @@ def assemble_tables(
     records = records_frame(results)
     merged = deduplicate(records)
     timer("dedupe")
-    links = links_frame(merged.papers)
+    links = links_frame(results, merged.representatives)
     timer("links")
     sources = records.select(
         "source_file", "source_sha256", "line_start", "line_end", "dump_format", "captured_on"
