@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,7 +37,6 @@ from etl.normalize import stable_id
 
 ID_ABSTRACT_CHARS = 100
 _WORD_SPLIT = re.compile(r"[\W_]+")
-_BLOCK_CHARS = 120
 _YEAR_SOURCE_RANK = {"explicit": 0, "capture_date": 1, "inferred": 2}
 
 
@@ -112,20 +112,26 @@ class _UnionFind:
 
 @dataclass(frozen=True)
 class Deduplicated:
-    """Merged papers plus the paper each raw record went to (aligned with the input)."""
+    """Merged papers plus the paper each raw record went to (aligned with the input).
+
+    `papers.representative` is the input row whose abstract (and links) the paper keeps.
+    """
 
     papers: pl.DataFrame
     authors: pl.DataFrame
     dates: pl.DataFrame
     record_paper_ids: pl.Series
-    representatives: pl.DataFrame  # record (input row) whose abstract each paper keeps
 
     @property
     def merged_records(self) -> int:
         return self.record_paper_ids.len() - self.papers.height
 
 
-def _with_heads(frame: pl.DataFrame) -> pl.DataFrame:
+AbstractKeys = Callable[[pl.Series], pl.Series]
+"""Looks up the `abstract_key` of records by row number (they stay out of the key frame)."""
+
+
+def _with_heads(frame: pl.DataFrame, abstract_keys: AbstractKeys) -> pl.DataFrame:
     """Each record's head abstract hash (clauses 1-2); null when its paper has no abstract.
 
     Abstracts are compared by hash here: they are long, and nearly every title has one.
@@ -145,16 +151,16 @@ def _with_heads(frame: pl.DataFrame) -> pl.DataFrame:
         return frame.rename({"simple_head": "head"})
     counts = (
         frame.join(ambiguous, on="title_key", how="semi")
-        .group_by("title_key", "abstract_key")
-        .agg(pl.len(), pl.col("a_hash").first())
+        .group_by("title_key", "a_hash")
+        .agg(pl.len(), pl.col("_record").min())
+        .sort("title_key", "a_hash", nulls_last=True)
     )
+    with_text = counts.filter(pl.col("a_hash").is_not_null())
+    texts = abstract_keys(with_text["_record"]).to_list()
     per_title_counts: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
-    null_titles = set()
-    for tkey, akey, n, a_hash in counts.iter_rows():
-        if akey is None:
-            null_titles.add(tkey)
-        else:
-            per_title_counts[tkey][akey] = (n, a_hash)
+    for (tkey, a_hash, n, _), text in zip(with_text.iter_rows(), texts, strict=True):
+        per_title_counts[tkey][text] = (n, a_hash)
+    null_titles = set(counts.filter(pl.col("a_hash").is_null())["title_key"].to_list())
     rows: list[tuple[str, int | None, int]] = []
     for tkey, present in per_title_counts.items():
         mapping, default = assign_heads({k: n for k, (n, _) in present.items()})
@@ -185,7 +191,9 @@ def _similar_title_pairs(titles: list[str]) -> list[tuple[int, int]]:
     return [(int(i), int(j)) for i, j in zip(*np.nonzero(similar), strict=True)]
 
 
-def _revised_title_roots(frame: pl.DataFrame, clusters: pl.DataFrame) -> dict[int, int]:
+def _revised_title_roots(
+    frame: pl.DataFrame, clusters: pl.DataFrame, abstract_keys: AbstractKeys
+) -> dict[int, int]:
     """Clause 3: union clusters whose abstracts share a block and pass the similarity tests.
 
     Blocks are clusters whose abstracts share their first or last 120 characters; within a
@@ -213,9 +221,11 @@ def _revised_title_roots(frame: pl.DataFrame, clusters: pl.DataFrame) -> dict[in
         )
         .filter(pl.col("a_hash") == pl.col("head"))
         .group_by("cluster")
-        .agg(pl.col("title").min(), pl.col("abstract_key").first())
+        .agg(pl.col("title").min(), pl.col("_record").min())
+        .sort("cluster")
     )
-    lookup = {c: (t, a) for c, t, a in texts.iter_rows()}
+    abstracts = abstract_keys(texts["_record"]).to_list()
+    lookup = {c: (t, a) for (c, t, _), a in zip(texts.iter_rows(), abstracts, strict=True)}
     for block in sorted(blocks):
         titles = [lookup[c][0] for c in block]
         for i, j in _similar_title_pairs(titles):
@@ -225,37 +235,36 @@ def _revised_title_roots(frame: pl.DataFrame, clusters: pl.DataFrame) -> dict[in
     return {c: union.find(c) for c in union.parent}
 
 
-def _paper_ids(papers: pl.DataFrame) -> pl.Series:
+def _paper_ids(papers: pl.DataFrame, abstract_keys: AbstractKeys) -> pl.Series:
     """The smallest record id of each paper; on the (unlikely) clash of two papers, both
     hash their whole abstract instead of its first 100 characters."""
     ids = papers["min_record_id"]
     clashes = ids.is_duplicated()
     if not clashes.any():
         return ids.alias("paper_id")
-    rows = papers.filter(clashes).select("min_title_key", "abstract_key").rows()
-    fixed = pl.Series([stable_id(t, a or "") for t, a in rows], dtype=pl.String)
+    clashing = papers.filter(clashes)
+    abstracts = abstract_keys(clashing["representative"]).to_list()
+    fixed = pl.Series(
+        [stable_id(t, a or "") for t, a in zip(clashing["min_title_key"], abstracts, strict=True)],
+        dtype=pl.String,
+    )
     return ids.scatter(clashes.arg_true(), fixed).alias("paper_id")
 
 
-def deduplicate(records: pl.DataFrame) -> Deduplicated:
+def deduplicate(keys: pl.DataFrame, abstract_keys: AbstractKeys | None = None) -> Deduplicated:
     """Merge raw records into papers (see the module docstring for the rule).
 
-    `records` needs: title, abstract, title_key, abstract_key, author_count, published_date,
-    date_text, year_source, upvotes, captured_on.
+    `keys` holds one row per record with the columns `normalize.clean_records` makes (title,
+    title_key, record_id, a_hash, prefix_hash, suffix_hash, abstract_len) and the footer
+    fields (author_count, published_date, date_text, year_source, upvotes, captured_on).
+    The abstracts themselves are looked up through `abstract_keys` only where hashes cannot
+    decide; by default they come from the frame's own `abstract_key` column.
     """
-    source = records
-    abstract_key = pl.col("abstract_key")
-    frame = records.with_row_index("_record").with_columns(
-        *(
-            pl.when(abstract_key.is_not_null()).then(value.hash()).alias(name)
-            for name, value in (
-                ("a_hash", abstract_key),
-                ("prefix_hash", abstract_key.str.slice(0, _BLOCK_CHARS)),
-                ("suffix_hash", abstract_key.str.slice(-_BLOCK_CHARS)),
-            )
-        ),
-    )
-    frame = _with_heads(frame)
+    if abstract_keys is None:
+        column = keys["abstract_key"]
+        abstract_keys = column.gather
+    frame = keys.with_row_index("_record")
+    frame = _with_heads(frame, abstract_keys)
     is_head = pl.col("a_hash") == pl.col("head")
     clusters = (
         frame.group_by("title_key", "head")
@@ -266,7 +275,7 @@ def deduplicate(records: pl.DataFrame) -> Deduplicated:
         .sort("title_key", "head", nulls_last=True)
         .with_row_index("cluster")
     )
-    roots = _revised_title_roots(frame, clusters)
+    roots = _revised_title_roots(frame, clusters, abstract_keys)
     clusters = clusters.with_columns(
         pl.col("cluster")
         .replace_strict(roots, default=pl.col("cluster"), return_dtype=pl.UInt32)
@@ -283,7 +292,7 @@ def deduplicate(records: pl.DataFrame) -> Deduplicated:
     representative = (
         pl.col("_record")
         .sort_by(
-            [pl.col("abstract_key").str.len_chars(), "record_id", "a_hash"],
+            ["abstract_len", "record_id", "a_hash"],
             descending=[True, False, False],
             nulls_last=True,
         )
@@ -301,9 +310,7 @@ def deduplicate(records: pl.DataFrame) -> Deduplicated:
         )
         .sort("paper")
     )
-    chosen = source.select("abstract", "abstract_key")[papers["representative"]]
-    papers = pl.concat([papers, chosen], how="horizontal")
-    papers = papers.with_columns(_paper_ids(papers))
+    papers = papers.with_columns(_paper_ids(papers, abstract_keys))
     id_of_paper = papers.select("paper", "paper_id")
     records = records.join(id_of_paper, on="paper", how="left")
 
@@ -328,9 +335,8 @@ def deduplicate(records: pl.DataFrame) -> Deduplicated:
         )
     )
     return Deduplicated(
-        papers=papers.select("paper_id", "title", "abstract", "upvotes", "source_count"),
-        representatives=papers.select(
-            pl.col("representative").cast(pl.UInt32).alias("record"), "paper_id"
+        papers=papers.select(
+            "paper_id", "title", "upvotes", "source_count", pl.col("representative").cast(pl.UInt32)
         ),
         authors=authors,
         dates=dates,

@@ -14,10 +14,13 @@ import unicodedata
 import polars as pl
 
 _ELLIPSIS_TAIL = r"\s*(?:\.\.\.|\u2026)$"
-# Whitespace that `fold_spaces` would change: a run, a leading space, or anything but a space.
-_UNFOLDED_SPACE = r"\s\s|^\s|[^\S ]"
+# Whitespace that `fold_spaces` would change: a run, a leading space, or anything but a space
+# (U+001C..U+001F too: `str.split` counts them as whitespace, the regex `\s` does not).
+_UNFOLDED_SPACE = r"\s\s|^\s|[^\S ]|[\x1c-\x1f]"
 # The abstract's share of a record id: enough to tell apart papers with equal titles.
 ID_ABSTRACT_CHARS = 100
+# Revised-title candidates share their abstract's first or last this many characters.
+BLOCK_CHARS = 120
 # Lone surrogates stand for bytes that were not valid UTF-8 (see etl/decode.py).
 _UNDECODED = re.compile("[\udc80-\udcff]")
 
@@ -70,7 +73,9 @@ def clean_records(records: pl.DataFrame) -> pl.DataFrame:
     punctuation, hyphens and whitespace do not matter. `abstract_key`: the folded abstract
     without a trailing `...`/`…` (a sign of truncation). `record_id`: `stable_id` of the title
     key and the abstract key's first 100 characters; a paper's id is the smallest record id
-    among its records. The rule using them: etl/dedupe.py.
+    among its records. `a_hash`, `prefix_hash`, `suffix_hash`, `abstract_len`: what the
+    deduplicator compares abstracts by, so that it never needs the abstracts themselves.
+    The rule using them: etl/dedupe.py.
     """
     title = _folded(_nfc(records["title"]))
     abstract = _folded(_nfc(records["abstract"]))
@@ -89,7 +94,19 @@ def clean_records(records: pl.DataFrame) -> pl.DataFrame:
         stable_id(t, a)
         for t, a in zip(cleaned["title_key"].to_list(), heads.to_list(), strict=True)
     ]
-    return cleaned.with_columns(pl.Series("record_id", record_ids, dtype=pl.String))
+    abstract_key = pl.col("abstract_key")
+    return cleaned.with_columns(
+        pl.Series("record_id", record_ids, dtype=pl.String),
+        abstract_key.str.len_chars().cast(pl.Int32).alias("abstract_len"),
+        *(
+            pl.when(abstract_key.is_not_null()).then(value.hash()).alias(name)
+            for name, value in (
+                ("a_hash", abstract_key),
+                ("prefix_hash", abstract_key.str.slice(0, BLOCK_CHARS)),
+                ("suffix_hash", abstract_key.str.slice(-BLOCK_CHARS)),
+            )
+        ),
+    )
 
 
 def has_undecoded_bytes(value: str) -> bool:

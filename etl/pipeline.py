@@ -6,29 +6,32 @@ data/raw/*.txt --decode/parse--> records + rejects (per file, in parallel, cache
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import hashlib
 import multiprocessing
 import os
-import pickle
+import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from etl import config, schemas
 from etl.decode import decode_dump
 from etl.dedupe import deduplicate
 from etl.fastparse import RAW_RECORD_SCHEMA, parse_regular
-from etl.links import LINK_ROW_SCHEMA, link_rows
+from etl.links import link_rows
 from etl.normalize import clean_records, dump_lines
 from etl.parse import parse_dump
 from etl.records import ParsedDump, Reject
+from etl.store import RecordStore, StoredRecords, entry_stem, load_meta, save
 from etl.write import (
     OutputError,
     conform,
@@ -37,6 +40,7 @@ from etl.write import (
     pause_point,
     recover,
     swap_in,
+    write_row_groups,
     write_tables,
 )
 
@@ -53,6 +57,10 @@ RECORD_COLUMNS: dict[str, pl.DataType] = {
     "line_start": pl.Int32,
     "line_end": pl.Int32,
     "record_id": pl.String,
+    "abstract_len": pl.Int32,
+    "a_hash": pl.UInt64,
+    "prefix_hash": pl.UInt64,
+    "suffix_hash": pl.UInt64,
 }
 
 
@@ -125,7 +133,7 @@ class BuildSummary:
 
 @dataclass
 class BuildResult:
-    tables: dict[str, pa.Table]
+    tables: Mapping[str, pa.Table]
     summary: BuildSummary
     warnings: list[Warning_]
 
@@ -289,17 +297,47 @@ def _pinned_warnings(source_file: str, messages: list[str]) -> Iterator[Warning_
             yield Warning_(source_file, 0, message)
 
 
-def _cache_path(cache_dir: Path, sha: str, captured_on: dt.date | None) -> Path:
-    return cache_dir / f"{sha}-v{config.PARSER_VERSION}-{captured_on or 'none'}.pkl"
+@dataclass
+class FileEntry:
+    """What the build keeps of one parsed dump: its accounting, and where its records are."""
+
+    source_file: str
+    source_sha256: str
+    dump_format: str | None
+    captured_on: dt.date | None
+    rejects: list[Reject]
+    total_lines: int
+    boilerplate_lines: int
+    record_lines: int
+    rejected_lines: int
+    warnings: list[Warning_]
+    stored: StoredRecords | None = None
+
+    @property
+    def record_count(self) -> int:
+        return self.stored.record_count if self.stored else 0
 
 
-def _skipped(source_file: str, message: str, reject: Reject | None = None) -> FileResult:
+def _entry_of(result: FileResult) -> FileEntry:
+    return FileEntry(
+        source_file=result.source_file,
+        source_sha256=result.source_sha256,
+        dump_format=result.dump_format,
+        captured_on=result.captured_on,
+        rejects=result.rejects,
+        total_lines=result.total_lines,
+        boilerplate_lines=result.boilerplate_lines,
+        record_lines=result.record_lines,
+        rejected_lines=result.rejected_lines,
+        warnings=result.warnings,
+    )
+
+
+def _skipped(source_file: str, message: str, reject: Reject | None = None) -> FileEntry:
     """A file that was not read: no lines, at most one whole-file reject, one warning."""
     rejects = [reject] if reject is not None else []
     warning = Warning_(source_file, 0, f"{message}; file skipped")
-    records = pl.DataFrame(schema=RECORD_COLUMNS)
-    links = pl.DataFrame(schema=LINK_ROW_SCHEMA)
-    return FileResult(source_file, "", None, None, records, links, rejects, 0, 0, 0, 0, [warning])
+    return FileEntry(source_file, "", None, None, rejects, 0, 0, 0, 0, [warning])
 
 
 def _link_out_of(path: Path) -> Path | None:
@@ -310,9 +348,12 @@ def _link_out_of(path: Path) -> Path | None:
     return None if target.is_relative_to(os.path.realpath(path.parent)) else target
 
 
-def _parse_path(args: tuple[Path, str, dt.date | None, Path | None]) -> tuple[FileResult, bool]:
-    """Worker entry: read, consult the cache, parse. Returns (result, came_from_cache)."""
-    path, source_file, captured_on, cache_dir = args
+def _parse_path(args: tuple[Path, str, dt.date | None, Path]) -> tuple[FileEntry, bool]:
+    """Worker entry: read, reuse the stored parse if there is one, else parse and store it.
+
+    Returns (entry, came_from_the_store).
+    """
+    path, source_file, captured_on, store_dir = args
     target = _link_out_of(path)
     if target is not None:
         reject = Reject(0, 0, "outside_raw_dir", "symlink to a file outside the raw folder")
@@ -321,50 +362,37 @@ def _parse_path(args: tuple[Path, str, dt.date | None, Path | None]) -> tuple[Fi
         data = path.read_bytes()
     except OSError as exc:
         return _skipped(source_file, f"cannot read file: {exc.strerror}"), False
-    cache_file = None
-    if cache_dir is not None:
-        sha = hashlib.sha256(data).hexdigest()
-        cache_file = _cache_path(cache_dir, sha, captured_on)
-        try:
-            with open(cache_file, "rb") as handle:
-                cached: FileResult = pickle.load(handle)
-            cached.source_file = source_file
-            cached.warnings = [Warning_(source_file, w.line, w.message) for w in cached.warnings]
-            return cached, True
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
-            pass
+    stem = entry_stem(store_dir, hashlib.sha256(data).hexdigest(), captured_on)
+    cached = load_meta(stem)
+    if isinstance(cached, FileEntry):
+        cached.source_file = source_file
+        cached.warnings = [Warning_(source_file, w.line, w.message) for w in cached.warnings]
+        cached.rejects = list(cached.rejects)
+        return cached, True
     result = parse_file(data, source_file, captured_on)
-    if cache_file is not None:
-        _store(cache_file, result)
-    return result, False
-
-
-def _store(cache_file: Path, result: FileResult) -> None:
-    """Best effort: a cache that cannot be written only costs time."""
+    entry = _entry_of(result)
+    entry.stored = StoredRecords(stem, result.record_count)
     try:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
-        with open(tmp, "wb") as handle:
-            pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        tmp.replace(cache_file)
-    except OSError:
-        pass
+        save(stem, result.records, result.links, entry)
+    except OSError as exc:
+        raise OutputError(f"cannot write parsed records to {store_dir}: {exc.strerror}") from exc
+    return entry, False
 
 
 def parse_all(
     paths: list[Path],
     captured: dict[str, dt.date],
     jobs: int,
-    cache_dir: Path | None,
+    store_dir: Path,
     on_file: Callable[[], None] | None = None,
-) -> tuple[list[FileResult], int]:
-    """Parse every dump, in parallel when it pays. Results come back in input order."""
-    tasks = [(p, source_name(p), captured.get(p.name), cache_dir) for p in paths]
+) -> tuple[list[FileEntry], int]:
+    """Parse every dump into the record store, in parallel when it pays; input order kept."""
+    tasks = [(p, source_name(p), captured.get(p.name), store_dir) for p in paths]
     workers = jobs or os.cpu_count() or 1
     total_bytes = sum(p.stat().st_size for p in paths if p.exists())
-    results: list[FileResult] = []
+    results: list[FileEntry] = []
     cached = 0
-    outcomes: Iterable[tuple[FileResult, bool]]
+    outcomes: Iterable[tuple[FileEntry, bool]]
     if workers > 1 and len(paths) > 1 and total_bytes > 4_000_000:
         # Not plain fork: a process that already ran polars' thread pool can deadlock its
         # forked children. A fork server starts clean and forks workers from itself.
@@ -393,82 +421,160 @@ def parse_all(
 
 # -- tables -----------------------------------------------------------------------------
 
+FILE_COLUMNS = ("source_file", "source_sha256", "dump_format", "captured_on")
+KEY_COLUMNS = [c for c in RECORD_COLUMNS if c not in ("abstract", "abstract_key")]
 
-def records_frame(results: list[FileResult]) -> pl.DataFrame:
-    frames = []
-    for result in results:
-        if not result.record_count:
-            continue
-        frames.append(
-            result.records.with_columns(
-                pl.lit(result.source_file).alias("source_file"),
-                pl.lit(result.source_sha256).alias("source_sha256"),
-                pl.lit(result.dump_format).alias("dump_format"),
-                pl.lit(result.captured_on, dtype=pl.Date).alias("captured_on"),
-            )
+
+def key_frame(entries: list[FileEntry], store: RecordStore) -> pl.DataFrame:
+    """Every record without its abstract, plus the file it came from: what dedupe needs."""
+    stored = [e for e in entries if e.record_count]
+    frames = [
+        frame.with_columns(
+            pl.lit(entry.source_file).alias("source_file"),
+            pl.lit(entry.source_sha256).alias("source_sha256"),
+            pl.lit(entry.dump_format).alias("dump_format"),
+            pl.lit(entry.captured_on, dtype=pl.Date).alias("captured_on"),
         )
+        for entry, (_, frame) in zip(stored, store.columns(KEY_COLUMNS), strict=True)
+    ]
     if not frames:
-        empty = dict(RECORD_COLUMNS) | {
+        schema = {c: RECORD_COLUMNS[c] for c in KEY_COLUMNS} | {
             "source_file": pl.String,
             "source_sha256": pl.String,
             "dump_format": pl.String,
             "captured_on": pl.Date,
         }
-        return pl.DataFrame(schema=empty)
+        return pl.DataFrame(schema=schema)
     return pl.concat(frames, how="vertical")
 
 
-def links_frame(results: list[FileResult], representatives: pl.DataFrame) -> pl.DataFrame:
-    """The links of each paper's chosen abstract (its representative record)."""
-    frames, offset = [], 0
-    for result in results:
-        frames.append(result.links.with_columns(pl.col("record") + offset))
-        offset += result.record_count
-    rows = pl.concat(frames) if frames else pl.DataFrame(schema=LINK_ROW_SCHEMA)
-    return rows.join(representatives, on="record").select("paper_id", "url", "host", "kind", "repo")
-
-
-def rejects_frame(results: list[FileResult]) -> pa.Table:
+def rejects_frame(entries: list[FileEntry]) -> pa.Table:
     rows = [
         {
-            "source_file": r.source_file,
+            "source_file": e.source_file,
             "line_start": j.line_start,
             "line_end": j.line_end,
             "reason": j.reason,
             "text": j.text,
         }
-        for r in results
-        for j in r.rejects
+        for e in entries
+        for j in e.rejects
     ]
     return pa.Table.from_pylist(rows, schema=schemas.REJECTS.schema)
 
 
+class PapersTable:
+    """The papers table, written a row group at a time so the abstracts are never all held.
+
+    Papers are in `paper_id` order; each row group's abstracts are gathered from the record
+    store in one pass over the dumps, spilled per row group, then written in order.
+    """
+
+    def __init__(self, papers: pl.DataFrame, store: RecordStore) -> None:
+        self.papers = papers.sort("paper_id")
+        self.store = store
+        self.num_rows = self.papers.height
+
+    def write(self, path: Path) -> None:
+        group_size = config.PARQUET_ROW_GROUP_SIZE
+        ranked = self.papers.select(
+            (pl.int_range(pl.len(), dtype=pl.UInt32) // group_size).alias("group"),
+            pl.int_range(pl.len(), dtype=pl.UInt32).alias("rank"),
+            "representative",
+        )
+        groups = max(1, -(-self.num_rows // group_size))
+        with tempfile.TemporaryDirectory(dir=path.parent, prefix=".spill-") as spill_dir:
+            spill = [Path(spill_dir) / f"{g}.arrow" for g in range(groups)]
+            self._spill_abstracts(ranked, spill)
+            with write_row_groups(path, schemas.PAPERS) as writer:
+                for group, spill_path in enumerate(spill):
+                    rows = self.papers.slice(group * group_size, group_size)
+                    abstracts = _read_spill(spill_path).sort("rank")["abstract"]
+                    writer(rows.with_columns(abstracts.alias("abstract")).to_arrow())
+
+    def _spill_abstracts(self, ranked: pl.DataFrame, spill: list[Path]) -> None:
+        writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
+        schema = pa.schema([("rank", pa.uint32()), ("abstract", pa.large_string())])
+        try:
+            for path in spill:
+                writers[len(writers)] = pa.ipc.new_stream(str(path), schema)
+            for position, local, wanted in self.store.by_file(ranked["representative"]):
+                abstracts = self.store.take(position, "abstract", local)
+                part = ranked[wanted.to_list()]
+                for (group,), rows in pl.DataFrame(
+                    {"group": part["group"], "rank": part["rank"], "abstract": abstracts}
+                ).group_by("group", maintain_order=True):
+                    table = rows.select("rank", "abstract").to_arrow().cast(schema)
+                    writers[int(group)].write_table(table)
+        finally:
+            for writer in writers.values():
+                writer.close()
+
+
+def _read_spill(path: Path) -> pl.DataFrame:
+    with pa.OSFile(str(path)) as source:
+        table = pa.ipc.open_stream(source).read_all()
+    if table.num_rows == 0:
+        return pl.DataFrame(schema={"rank": pl.UInt32, "abstract": pl.String})
+    return pl.from_arrow(table)  # type: ignore[return-value]
+
+
 def assemble_tables(
-    results: list[FileResult], timer: Callable[[str], None]
-) -> tuple[dict[str, pa.Table], int]:
-    """Records of every file -> the six output tables (conformed to their schemas)."""
-    records = records_frame(results)
-    merged = deduplicate(records)
+    entries: list[FileEntry], store: RecordStore, timer: Callable[[str], None]
+) -> tuple[dict[str, pa.Table | PapersTable], int]:
+    """Stored records of every dump -> the six output tables (papers written lazily)."""
+    keys = key_frame(entries, store)
+    merged = deduplicate(keys, lambda rows: store.gather("abstract_key", rows))
     timer("dedupe")
-    links = links_frame(results, merged.representatives)
+    links = (
+        store.links()
+        .join(
+            merged.papers.select(pl.col("representative").alias("record"), "paper_id"), on="record"
+        )
+        .select("paper_id", "url", "host", "kind", "repo")
+        if keys.height
+        else pl.DataFrame(
+            schema={c: pl.String for c in ("paper_id", "url", "host", "kind", "repo")}
+        )
+    )
     timer("links")
-    sources = records.select(
+    sources = keys.select(
         "source_file", "source_sha256", "line_start", "line_end", "dump_format", "captured_on"
     ).with_columns(merged.record_paper_ids.alias("paper_id"))
-    frames = {
-        "papers": merged.papers,
-        "authors": merged.authors,
-        "dates": merged.dates,
-        "links": links,
-        "sources": sources,
-    }
-    tables = {
-        name: conform(frame.to_arrow(), schemas.TABLES_BY_NAME[name])
+    frames = {"authors": merged.authors, "dates": merged.dates, "links": links, "sources": sources}
+    tables: dict[str, pa.Table | PapersTable] = {
+        name: conform(
+            frame.sort(schemas.TABLES_BY_NAME[name].sort_key).to_arrow(),
+            schemas.TABLES_BY_NAME[name],
+        )
         for name, frame in frames.items()
     }
-    tables["rejects"] = conform(rejects_frame(results), schemas.REJECTS)
+    tables["rejects"] = conform(rejects_frame(entries), schemas.REJECTS)
+    tables["papers"] = PapersTable(merged.papers, store)
     timer("tables")
     return tables, merged.merged_records
+
+
+def tables_of(results: list[FileResult]) -> dict[str, pa.Table]:
+    """The six tables of parsed dumps held in memory (for tests and small in-memory uses)."""
+    with tempfile.TemporaryDirectory() as folder:
+        entries = []
+        for result in results:
+            entry = _entry_of(result)
+            if result.record_count:
+                stem = entry_stem(Path(folder) / "store", result.source_sha256 or "x", None)
+                stem = stem.with_name(f"{len(entries)}-{stem.name}")
+                entry.stored = save(stem, result.records, result.links, entry)
+            entries.append(entry)
+        store = RecordStore([e.stored for e in entries if e.stored and e.record_count])
+        tables, _ = assemble_tables(entries, store, lambda stage: None)
+        out = Path(folder) / "tables"
+        out.mkdir()
+        write_tables(tables, schemas.TABLES, out)
+        return {
+            name: pq.read_table(out / spec.file_name)
+            for name, spec in schemas.TABLES_BY_NAME.items()
+        }
 
 
 # -- the build ------------------------------------------------------------------------------
@@ -493,6 +599,27 @@ class BuildOutcome(BuildResult):
     message: str = ""
 
 
+class TableFolder(Mapping[str, pa.Table]):
+    """The tables of a build, read from the folder they were written to when first asked for."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+        self._read: dict[str, pa.Table] = {}
+
+    def __getitem__(self, name: str) -> pa.Table:
+        if name not in schemas.TABLES_BY_NAME or self.folder is None:
+            raise KeyError(name)
+        if name not in self._read:
+            self._read[name] = pq.read_table(self.folder / schemas.TABLES_BY_NAME[name].file_name)
+        return self._read[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(schemas.TABLES_BY_NAME if self.folder is not None else ())
+
+    def __len__(self) -> int:
+        return len(schemas.TABLES_BY_NAME) if self.folder is not None else 0
+
+
 def build(
     raw_dir: Path | str = config.RAW_DIR,
     out_dir: Path | str = config.PROCESSED_DIR,
@@ -505,49 +632,70 @@ def build(
 ) -> BuildOutcome:
     """Build the tables from raw_dir and, if they pass, swap them into out_dir.
 
-    Returns the tables and the summary. Nothing in out_dir changes unless the whole build
-    (and validation, when asked) succeeds; a strict build also refuses any reject.
+    Returns the tables (read from where they were written) and the summary. Nothing in
+    out_dir changes unless the whole build (and validation, when asked) succeeds; a strict
+    build also refuses any reject. Parsed dumps are kept in `cache_dir` for the next build,
+    or in a temporary folder when it is None.
     """
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     summary = BuildSummary()
     timer = _StageTimer(summary)
     paths = list_dumps(raw_dir)
     captured, warnings = read_manifest(raw_dir)
-    results, summary.files_from_cache = parse_all(paths, captured, jobs, cache_dir, on_file)
-    timer("parse")
-    for result in results:
-        warnings.extend(result.warnings)
-        summary.lines_total += result.total_lines
-        summary.lines_boilerplate += result.boilerplate_lines
-        summary.lines_record += result.record_lines
-        summary.lines_rejected += result.rejected_lines
-        if (
-            result.boilerplate_lines + result.record_lines + result.rejected_lines
-            != result.total_lines
-        ):
-            raise AssertionError(f"line accounting broken for {result.source_file}")
-    tables, summary.duplicates_merged = assemble_tables(results, timer)
-    summary.files = len(paths)
-    summary.records = tables["sources"].num_rows
-    summary.papers = tables["papers"].num_rows
-    summary.rejects = tables["rejects"].num_rows
-    summary.links = tables["links"].num_rows
-    summary.warnings = len(warnings)
-    outcome = BuildOutcome(tables=tables, summary=summary, warnings=warnings)
-    _publish(outcome, out_dir, validate=validate, strict=strict, timer=timer)
+    outcome = BuildOutcome(tables=TableFolder(None), summary=summary, warnings=warnings)
+    with contextlib.ExitStack() as cleanup:
+        store_dir = cache_dir or Path(cleanup.enter_context(tempfile.TemporaryDirectory()))
+        try:
+            entries, summary.files_from_cache = parse_all(paths, captured, jobs, store_dir, on_file)
+        except OutputError as exc:
+            outcome.exit_code, outcome.message = 3, str(exc)
+            return outcome
+        timer("parse")
+        for entry in entries:
+            warnings.extend(entry.warnings)
+            summary.lines_total += entry.total_lines
+            summary.lines_boilerplate += entry.boilerplate_lines
+            summary.lines_record += entry.record_lines
+            summary.lines_rejected += entry.rejected_lines
+            if (
+                entry.boilerplate_lines + entry.record_lines + entry.rejected_lines
+                != entry.total_lines
+            ):
+                raise AssertionError(f"line accounting broken for {entry.source_file}")
+        store = RecordStore([e.stored for e in entries if e.stored and e.record_count])
+        tables, summary.duplicates_merged = assemble_tables(entries, store, timer)
+        summary.files = len(paths)
+        summary.records = tables["sources"].num_rows
+        summary.papers = tables["papers"].num_rows
+        summary.rejects = tables["rejects"].num_rows
+        summary.links = tables["links"].num_rows
+        summary.warnings = len(warnings)
+        written = _publish(
+            tables, summary, outcome, out_dir, validate=validate, strict=strict, timer=timer
+        )
+    outcome.tables = TableFolder(written)
     return outcome
 
 
 def _publish(
-    outcome: BuildOutcome, out_dir: Path, *, validate: bool, strict: bool, timer: _StageTimer
-) -> None:
-    """Write, validate and swap in — under a lock, leaving the old tables on any failure."""
-    summary = outcome.summary
+    tables: Mapping[str, pa.Table | PapersTable],
+    summary: BuildSummary,
+    outcome: BuildOutcome,
+    out_dir: Path,
+    *,
+    validate: bool,
+    strict: bool,
+    timer: _StageTimer,
+) -> Path | None:
+    """Write, validate and swap in — under a lock, leaving the old tables on any failure.
+
+    Returns the folder the new tables are in (out_dir, or the kept candidate), if any.
+    """
     try:
         with output_lock(out_dir):
             recover(out_dir)
             staging = new_staging_dir(out_dir)
-            write_tables(outcome.tables, schemas.TABLES, staging)
+            write_tables(tables, schemas.TABLES, staging)
             timer("write")
             if validate:
                 from etl.validate import validate_tables
@@ -562,7 +710,7 @@ def _publish(
                         f"validation failed: {out_dir} left as it was; "
                         f"the failing tables are in {kept}"
                     )
-                    return
+                    return kept
             if strict and summary.rejects:
                 kept = _keep_candidate(staging)
                 outcome.exit_code = 1
@@ -570,12 +718,14 @@ def _publish(
                     f"--strict: {summary.rejects} reject(s); {out_dir} left as it "
                     f"was; the candidate tables are in {kept}"
                 )
-                return
+                return kept
             swap_in(staging, out_dir)
             summary.published = True
+            return out_dir
     except OutputError as exc:
         outcome.exit_code = 3
         outcome.message = str(exc)
+        return None
 
 
 def _keep_candidate(staging: Path) -> Path:

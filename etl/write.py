@@ -14,8 +14,9 @@ import fcntl
 import os
 import shutil
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -118,12 +119,43 @@ def new_staging_dir(out_dir: Path) -> Path:
     return staging
 
 
-def write_tables(tables: dict[str, pa.Table], specs: tuple[TableSpec, ...], staging: Path) -> None:
+class StreamedTable(Protocol):
+    """A table too big to hold, that writes itself a row group at a time."""
+
+    num_rows: int
+
+    def write(self, path: Path) -> None: ...
+
+
+@contextlib.contextmanager
+def write_row_groups(path: Path, spec: TableSpec) -> Iterator[Callable[[pa.Table], None]]:
+    """A Parquet file written one row group per call, each conformed to the table's schema."""
+    with pq.ParquetWriter(
+        path,
+        spec.schema,
+        compression=config.PARQUET_COMPRESSION,
+        compression_level=config.PARQUET_COMPRESSION_LEVEL,
+        write_statistics=True,
+    ) as writer:
+
+        def write(table: pa.Table) -> None:
+            writer.write_table(table.select(spec.schema.names).cast(spec.schema))
+
+        yield write
+
+
+def write_tables(
+    tables: Mapping[str, pa.Table | StreamedTable], specs: tuple[TableSpec, ...], staging: Path
+) -> None:
     """Write every table into the staging folder and flush it to disk."""
     try:
         for spec in specs:
             path = staging / spec.file_name
-            write_parquet(tables[spec.name], path)
+            table = tables[spec.name]
+            if isinstance(table, pa.Table):
+                write_parquet(table, path)
+            else:
+                table.write(path)
             pause_point(f"write:{spec.name}")
             with open(path, "rb") as handle:
                 os.fsync(handle.fileno())

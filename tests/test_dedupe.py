@@ -41,6 +41,11 @@ def records(*rows: dict) -> pl.DataFrame:
     return frame.with_columns(captured)
 
 
+def abstracts(result, frame: pl.DataFrame) -> list[str | None]:
+    """The abstract each paper keeps: its representative record's."""
+    return frame["abstract"].gather(result.papers["representative"]).to_list()
+
+
 def paper_count(*rows: dict) -> int:
     return deduplicate(records(*rows)).papers.height
 
@@ -66,25 +71,23 @@ def test_abstracts_equal_after_whitespace_folding_merge():
 
 
 def test_missing_abstract_merges_and_the_abstract_is_kept():
-    result = deduplicate(
-        records(
-            {"title": "Meta Learning", "abstract": None, "author_count": 3},
-            {"title": "Meta Learning", "abstract": ABSTRACT},
-        )
+    frame = records(
+        {"title": "Meta Learning", "abstract": None, "author_count": 3},
+        {"title": "Meta Learning", "abstract": ABSTRACT},
     )
+    result = deduplicate(frame)
     assert result.papers.height == 1
-    assert result.papers["abstract"][0] == ABSTRACT
+    assert abstracts(result, frame) == [ABSTRACT]
     assert result.authors["author_count"].to_list() == [3]
 
 
 def test_truncated_abstract_merges_and_the_full_one_is_kept():
-    result = deduplicate(
-        records(
-            {"title": "Meta Learning", "abstract": ABSTRACT[:120] + "…"},
-            {"title": "Meta Learning", "abstract": ABSTRACT},
-        )
+    frame = records(
+        {"title": "Meta Learning", "abstract": ABSTRACT[:120] + "…"},
+        {"title": "Meta Learning", "abstract": ABSTRACT},
     )
-    assert result.papers["abstract"].to_list() == [ABSTRACT]
+    result = deduplicate(frame)
+    assert abstracts(result, frame) == [ABSTRACT]
 
 
 def test_same_title_with_clearly_different_abstracts_stays_two_papers():
@@ -99,15 +102,14 @@ def test_same_title_with_clearly_different_abstracts_stays_two_papers():
 
 
 def test_missing_abstract_with_ambiguous_title_joins_the_paper_with_most_records():
-    result = deduplicate(
-        records(
-            {"title": "Continual Learning", "abstract": ABSTRACT},
-            {"title": "Continual Learning", "abstract": OTHER_ABSTRACT},
-            {"title": "Continual Learning", "abstract": OTHER_ABSTRACT},
-            {"title": "Continual Learning", "abstract": None, "upvotes": 9},
-        )
+    frame = records(
+        {"title": "Continual Learning", "abstract": ABSTRACT},
+        {"title": "Continual Learning", "abstract": OTHER_ABSTRACT},
+        {"title": "Continual Learning", "abstract": OTHER_ABSTRACT},
+        {"title": "Continual Learning", "abstract": None, "upvotes": 9},
     )
-    counts = dict(zip(result.papers["abstract"], result.papers["source_count"], strict=True))
+    result = deduplicate(frame)
+    counts = dict(zip(abstracts(result, frame), result.papers["source_count"], strict=True))
     assert counts == {ABSTRACT: 1, OTHER_ABSTRACT: 3}
 
 

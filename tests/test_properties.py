@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 import unicodedata
+from pathlib import Path
 
 import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from etl.pipeline import assemble_tables, parse_file
+from etl import build
+from etl.pipeline import parse_file
 
 CAPTURED = dt.date(2025, 11, 11)
 WORDS = [
@@ -112,9 +115,16 @@ def dump_sets(draw: st.DrawFn) -> dict[str, bytes]:
 
 
 def build_tables(dumps: dict[str, bytes]) -> dict[str, pa.Table]:
-    results = [parse_file(data, name, CAPTURED) for name, data in sorted(dumps.items())]
-    tables, _ = assemble_tables(results, lambda stage: None)
-    return tables
+    """A whole build (no validation) of the dumps, all captured on CAPTURED."""
+    with tempfile.TemporaryDirectory() as folder:
+        raw = Path(folder) / "raw"
+        raw.mkdir()
+        for name, data in dumps.items():
+            (raw / name).write_bytes(data)
+        rows = "".join(f"{name},{CAPTURED.isoformat()},\n" for name in dumps)
+        (raw / "manifest.csv").write_text("file,captured_on,source_url\n" + rows)
+        outcome = build(raw, Path(folder) / "out", validate=False, jobs=1)
+        return {name: outcome.tables[name] for name in outcome.tables}
 
 
 def paper_view(tables: dict[str, pa.Table]) -> dict[str, list]:
