@@ -174,7 +174,13 @@ def check_accounting(result: FileResult) -> None:
         assert 0 <= reject.line_start <= reject.line_end <= total
         rejected += reject.line_count
     assert rejected == result.rejected_lines  # reject spans do not overlap
-    spans = sorted(zip(result.records["line_start"].to_list(), result.records["line_end"].to_list(), strict=True))
+    spans = sorted(
+        zip(
+            result.records["line_start"].to_list(),
+            result.records["line_end"].to_list(),
+            strict=True,
+        )
+    )
     for start, end in spans:
         assert 1 <= start <= end <= total
     for (_, end), (following, _) in pairwise(spans):
