@@ -1,3 +1,5 @@
 from etl.cli import main
 
-main()
+# Guarded: parse workers start from a fork server, which imports the main module.
+if __name__ == "__main__":
+    main()

@@ -37,8 +37,15 @@ TOP_HOSTS = 10
 _SIZE_CATEGORIES = tuple(
     (10**exponent, name)
     for exponent, name in (
-        (3, "n<1K"), (4, "1K<n<10K"), (5, "10K<n<100K"), (6, "100K<n<1M"), (7, "1M<n<10M"),
-        (8, "10M<n<100M"), (9, "100M<n<1B"), (10, "1B<n<10B"), (11, "10B<n<100B"),
+        (3, "n<1K"),
+        (4, "1K<n<10K"),
+        (5, "10K<n<100K"),
+        (6, "100K<n<1M"),
+        (7, "1M<n<10M"),
+        (8, "10M<n<100M"),
+        (9, "100M<n<1B"),
+        (10, "1B<n<10B"),
+        (11, "10B<n<100B"),
         (12, "100B<n<1T"),
     )
 )
@@ -105,9 +112,7 @@ def type_name(data_type: pa.DataType) -> str:
 
 def papers_per_year(con: duckdb.DuckDBPyConnection) -> list[tuple[int, int]]:
     """(year, papers) for every year from the first to the last dated paper, gaps as 0."""
-    counts = dict(
-        _rows(con, "SELECT year(published_date), count(*) FROM dates GROUP BY 1")
-    )
+    counts = dict(_rows(con, "SELECT year(published_date), count(*) FROM dates GROUP BY 1"))
     if not counts:
         return []
     return [(year, counts.get(year, 0)) for year in range(min(counts), max(counts) + 1)]
@@ -115,21 +120,31 @@ def papers_per_year(con: duckdb.DuckDBPyConnection) -> list[tuple[int, int]]:
 
 def _overview(con: duckdb.DuckDBPyConnection) -> str:
     counts = [
-        (f"`{t.name}`", "yes" if t.name in CONFIG_TABLES else "no (audit)", t.doc,
-         _scalar(con, f"SELECT count(*) FROM {t.name}"))
+        (
+            f"`{t.name}`",
+            "yes" if t.name in CONFIG_TABLES else "no (audit)",
+            t.doc,
+            _scalar(con, f"SELECT count(*) FROM {t.name}"),
+        )
         for t in schemas.TABLES
     ]
     table = _md_table(("table", "config", "contents", "rows"), counts, numeric=1)
-    (papers, abstracts, upvotes, authors, dated, linked, first, last) = _rows(con, """
+    (papers, abstracts, upvotes, authors, dated, linked, first, last) = _rows(
+        con,
+        """
         SELECT count(*), count(abstract), count(upvotes), count(author_count),
                count(published_date), count(*) FILTER (WHERE len(links) > 0),
                min(published_date), max(published_date)
-        FROM papers_full""")[0]
+        FROM papers_full""",
+    )[0]
     sources = dict(_rows(con, "SELECT year_source, count(*) FROM dates GROUP BY 1"))
     year_sources = ", ".join(f"{sources.get(s, 0)} `{s}`" for s in schemas.YEAR_SOURCES)
-    dumps, records, first_capture, last_capture = _rows(con, """
+    dumps, records, first_capture, last_capture = _rows(
+        con,
+        """
         SELECT count(DISTINCT source_file), count(*), min(captured_on), max(captured_on)
-        FROM sources""")[0]
+        FROM sources""",
+    )[0]
     if first_capture is None:
         captures = ""
     elif first_capture == last_capture:
@@ -138,7 +153,9 @@ def _overview(con: duckdb.DuckDBPyConnection) -> str:
         captures = f", captured between {first_capture} and {last_capture} where known"
     date_range = (
         f"from **{first}** to **{last}** ({dated} of {papers} papers have a date; "
-        f"year source: {year_sources})" if dated else "none (no paper has a date)"
+        f"year source: {year_sources})"
+        if dated
+        else "none (no paper has a date)"
     )
     bullets = [
         f"- **{papers} papers** from {records} raw records in {dumps} dumps{captures}.",
@@ -155,18 +172,22 @@ def _chart(con: duckdb.DuckDBPyConnection, chart_ref: str) -> str:
     body = (
         f"![Papers per published year]({chart_ref})\n\n"
         + _md_table(("year", "papers"), per_year, numeric=1)
-        if per_year else "No paper has a published date yet."
+        if per_year
+        else "No paper has a published date yet."
     )
     return _generated("chart", body)
 
 
 def _dumps(con: duckdb.DuckDBPyConnection) -> str:
-    rows = _rows(con, """
+    rows = _rows(
+        con,
+        """
         SELECT s.source_file, any_value(s.dump_format), any_value(s.captured_on),
                count(*), count(DISTINCT s.paper_id),
                count(DISTINCT s.paper_id) FILTER (WHERE s.paper_id IN (
                    SELECT o.paper_id FROM sources AS o WHERE o.source_file <> s.source_file))
-        FROM sources AS s GROUP BY s.source_file ORDER BY s.source_file""")
+        FROM sources AS s GROUP BY s.source_file ORDER BY s.source_file""",
+    )
     header = ("dump", "layout", "captured on", "records", "papers", "also in another dump")
     return _generated("dumps", _md_table(header, rows, numeric=3))
 
@@ -174,8 +195,10 @@ def _dumps(con: duckdb.DuckDBPyConnection) -> str:
 def _columns() -> str:
     sections = []
     for t in schemas.TABLES:
-        rows = [(f"`{c.name}`", f"`{type_name(c.type)}`", "yes" if c.nullable else "no", c.doc)
-                for c in t.columns]
+        rows = [
+            (f"`{c.name}`", f"`{type_name(c.type)}`", "yes" if c.nullable else "no", c.doc)
+            for c in t.columns
+        ]
         key = ", ".join(f"`{k}`" for k in t.primary_key)
         sections.append(
             f"### `{t.name}`\n\n{t.doc} Primary key: {key}; rows sorted by it.\n\n"
@@ -185,23 +208,36 @@ def _columns() -> str:
 
 
 def _rejects(con: duckdb.DuckDBPyConnection) -> str:
-    counts = {reason: (spans, lines) for reason, spans, lines in _rows(con, """
-        SELECT reason, count(*), sum(line_end - line_start + 1) FROM rejects GROUP BY 1""")}
-    rows = [(f"`{reason}`", meaning, *counts.get(reason, (0, 0)))
-            for reason, meaning in schemas.REJECT_REASONS.items()]
-    return _generated("rejects", "Reject reasons in this build:\n\n"
-                      + _md_table(("reason", "meaning", "spans", "lines"), rows, numeric=2))
+    counts = {
+        reason: (spans, lines)
+        for reason, spans, lines in _rows(
+            con,
+            """
+        SELECT reason, count(*), sum(line_end - line_start + 1) FROM rejects GROUP BY 1""",
+        )
+    }
+    rows = [
+        (f"`{reason}`", meaning, *counts.get(reason, (0, 0)))
+        for reason, meaning in schemas.REJECT_REASONS.items()
+    ]
+    return _generated(
+        "rejects",
+        "Reject reasons in this build:\n\n"
+        + _md_table(("reason", "meaning", "spans", "lines"), rows, numeric=2),
+    )
 
 
 def _top_hosts(con: duckdb.DuckDBPyConnection) -> str:
-    rows = _rows(con, f"""
+    rows = _rows(
+        con,
+        f"""
         SELECT host, string_agg(DISTINCT kind, ', ' ORDER BY kind), count(*),
                count(DISTINCT paper_id)
-        FROM links GROUP BY host ORDER BY count(*) DESC, host LIMIT {TOP_HOSTS}""")
+        FROM links GROUP BY host ORDER BY count(*) DESC, host LIMIT {TOP_HOSTS}""",
+    )
     total = _scalar(con, "SELECT count(*) FROM links")
-    body = (
-        f"Top link hosts ({total} links in all):\n\n"
-        + _md_table(("host", "kinds", "links", "papers"), rows, numeric=2)
+    body = f"Top link hosts ({total} links in all):\n\n" + _md_table(
+        ("host", "kinds", "links", "papers"), rows, numeric=2
     )
     return _generated("top_hosts", body)
 
@@ -220,8 +256,11 @@ def _hub_views(repo_id: str) -> str:
 
 def _configs_yaml() -> str:
     configs = [
-        {"config_name": t, **({"default": True} if t == DEFAULT_CONFIG else {}),
-         "data_files": [{"split": "train", "path": staged_glob(t)}]}
+        {
+            "config_name": t,
+            **({"default": True} if t == DEFAULT_CONFIG else {}),
+            "data_files": [{"split": "train", "path": staged_glob(t)}],
+        }
         for t in CONFIG_TABLES
     ]
     return yaml.safe_dump({"configs": configs}, sort_keys=False).rstrip()
@@ -294,8 +333,9 @@ def render_chart(data_dir: Path) -> bytes:
             axes.yaxis.set_major_locator(MaxNLocator(integer=True))
             axes.set_ylim(0, max(counts) * 1.15)
         else:
-            axes.text(0.5, 0.5, "no dated papers", ha="center", va="center",
-                      transform=axes.transAxes)
+            axes.text(
+                0.5, 0.5, "no dated papers", ha="center", va="center", transform=axes.transAxes
+            )
         dated = sum(n for _, n in per_year)
         axes.set_title(f"Papers per published year ({dated} of {papers} papers have a date)")
         axes.set_ylabel("papers")

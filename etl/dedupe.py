@@ -178,17 +178,21 @@ def _with_heads(frame: pl.DataFrame, abstract_keys: AbstractKeys) -> pl.DataFram
     )
 
 
-def _similar_title_pairs(titles: list[str]) -> list[tuple[int, int]]:
-    """Index pairs of `titles` that pass `titles_very_similar`, computed a block at a time."""
-    if len(titles) == 2:
-        return [(0, 1)] if titles_very_similar(titles[0], titles[1]) else []
-    words = [_WORD_SPLIT.sub(" ", t.lower()) for t in titles]
-    keys = [w.replace(" ", "") for w in words]
+def _similar_title_pairs(words: list[str], keys: list[str]) -> list[tuple[int, int]]:
+    """Index pairs of one block's titles that pass `titles_very_similar`.
+
+    Takes the titles already folded (`words`: lower-case words; `keys`: without spaces).
+    """
     cutoff = config.REVISED_TITLE_MIN_SIMILARITY
+    if len(words) == 2:
+        similar = fuzz.token_set_ratio(words[0], words[1], score_cutoff=cutoff) or fuzz.ratio(
+            keys[0], keys[1], score_cutoff=cutoff
+        )
+        return [(0, 1)] if similar else []
     by_words = process.cdist(words, words, scorer=fuzz.token_set_ratio, score_cutoff=cutoff)
     by_keys = process.cdist(keys, keys, scorer=fuzz.ratio, score_cutoff=cutoff)
-    similar = np.triu((by_words > 0) | (by_keys > 0), k=1)
-    return [(int(i), int(j)) for i, j in zip(*np.nonzero(similar), strict=True)]
+    similar_pairs = np.triu((by_words > 0) | (by_keys > 0), k=1)
+    return [(int(i), int(j)) for i, j in zip(*np.nonzero(similar_pairs), strict=True)]
 
 
 def _revised_title_roots(
@@ -197,7 +201,8 @@ def _revised_title_roots(
     """Clause 3: union clusters whose abstracts share a block and pass the similarity tests.
 
     Blocks are clusters whose abstracts share their first or last 120 characters; within a
-    block, titles are compared first (cheap, and they rarely match), abstracts only then.
+    block, titles are compared first (cheap, and they rarely match), and only the abstracts
+    of title-similar pairs are looked up and compared.
     """
     union = _UnionFind()
     with_abstract = clusters.filter(pl.col("head").is_not_null())
@@ -212,7 +217,8 @@ def _revised_title_roots(
     if not blocks:
         return {}
     members = sorted({c for block in blocks for c in block})
-    texts = (
+    words = pl.col("title").str.to_lowercase().str.replace_all(r"[\W_]+", " ")
+    heads = (
         frame.join(
             clusters.filter(pl.col("cluster").is_in(members)).select(
                 "title_key", "head", "cluster"
@@ -222,16 +228,31 @@ def _revised_title_roots(
         .filter(pl.col("a_hash") == pl.col("head"))
         .group_by("cluster")
         .agg(pl.col("title").min(), pl.col("_record").min())
+        .with_columns(words.alias("words"))
+        .with_columns(pl.col("words").str.replace_all(" ", "", literal=True).alias("keys"))
         .sort("cluster")
     )
-    abstracts = abstract_keys(texts["_record"]).to_list()
-    lookup = {c: (t, a) for (c, t, _), a in zip(texts.iter_rows(), abstracts, strict=True)}
-    for block in sorted(blocks):
-        titles = [lookup[c][0] for c in block]
-        for i, j in _similar_title_pairs(titles):
-            a, b = block[i], block[j]
-            if abstracts_near_identical(lookup[a][1], lookup[b][1]):
-                union.union(a, b)
+    title_words = dict(zip(heads["cluster"].to_list(), heads["words"].to_list(), strict=True))
+    title_keys = dict(zip(heads["cluster"].to_list(), heads["keys"].to_list(), strict=True))
+    candidates = sorted(
+        {
+            (block[i], block[j])
+            for block in blocks
+            for i, j in _similar_title_pairs(
+                [title_words[c] for c in block], [title_keys[c] for c in block]
+            )
+        }
+    )
+    if not candidates:
+        return {}
+    involved = sorted({c for pair in candidates for c in pair})
+    rows = heads.filter(pl.col("cluster").is_in(involved))
+    texts = dict(
+        zip(rows["cluster"].to_list(), abstract_keys(rows["_record"]).to_list(), strict=True)
+    )
+    for a, b in candidates:
+        if abstracts_near_identical(texts[a], texts[b]):
+            union.union(a, b)
     return {c: union.find(c) for c in union.parent}
 
 

@@ -16,9 +16,11 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -388,34 +390,40 @@ def parse_all(
 ) -> tuple[list[FileEntry], int]:
     """Parse every dump into the record store, in parallel when it pays; input order kept."""
     tasks = [(p, source_name(p), captured.get(p.name), store_dir) for p in paths]
-    workers = jobs or os.cpu_count() or 1
+    workers = min(jobs or os.cpu_count() or 1, len(paths))
     total_bytes = sum(p.stat().st_size for p in paths if p.exists())
-    results: list[FileEntry] = []
-    cached = 0
-    outcomes: Iterable[tuple[FileEntry, bool]]
-    if workers > 1 and len(paths) > 1 and total_bytes > 4_000_000:
+    if workers > 1 and total_bytes > 4_000_000:
         # Not plain fork: a process that already ran polars' thread pool can deadlock its
         # forked children. A fork server starts clean and forks workers from itself.
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["etl.pipeline"])
-        executor = ProcessPoolExecutor(max_workers=min(workers, len(paths)), mp_context=context)
-        outcomes = executor.map(_parse_path, tasks, chunksize=1)
-    else:
-        executor = None
-        outcomes = map(_parse_path, tasks)
-    try:
-        for path, (result, from_cache) in zip(paths, outcomes, strict=True):
-            if result.source_file != path.name:
-                message = "file name is not valid UTF-8; undecodable bytes written as \\xNN"
-                result.warnings.insert(0, Warning_(result.source_file, 0, message))
-            results.append(result)
-            cached += from_cache
-            pause_point("parse")
-            if on_file is not None:
-                on_file()
-    finally:
-        if executor is not None:
-            executor.shutdown()
+        try:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as executor:
+                return _collect(paths, executor.map(_parse_path, tasks, chunksize=1), on_file)
+        except BrokenProcessPool:
+            # The fork server imports the caller's main module; a script without an
+            # `if __name__ == "__main__":` guard breaks it. Parse in this process instead
+            # (what the workers finished is reused from the store).
+            pass
+    return _collect(paths, map(_parse_path, tasks), on_file)
+
+
+def _collect(
+    paths: list[Path],
+    outcomes: Iterable[tuple[FileEntry, bool]],
+    on_file: Callable[[], None] | None,
+) -> tuple[list[FileEntry], int]:
+    results: list[FileEntry] = []
+    cached = 0
+    for path, (result, from_cache) in zip(paths, outcomes, strict=True):
+        if result.source_file != path.name:
+            message = "file name is not valid UTF-8; undecodable bytes written as \\xNN"
+            result.warnings.insert(0, Warning_(result.source_file, 0, message))
+        results.append(result)
+        cached += from_cache
+        pause_point("parse")
+        if on_file is not None:
+            on_file()
     return results, cached
 
 
@@ -428,24 +436,25 @@ KEY_COLUMNS = [c for c in RECORD_COLUMNS if c not in ("abstract", "abstract_key"
 def key_frame(entries: list[FileEntry], store: RecordStore) -> pl.DataFrame:
     """Every record without its abstract, plus the file it came from: what dedupe needs."""
     stored = [e for e in entries if e.record_count]
-    frames = [
-        frame.with_columns(
-            pl.lit(entry.source_file).alias("source_file"),
-            pl.lit(entry.source_sha256).alias("source_sha256"),
-            pl.lit(entry.dump_format).alias("dump_format"),
-            pl.lit(entry.captured_on, dtype=pl.Date).alias("captured_on"),
-        )
-        for entry, (_, frame) in zip(stored, store.columns(KEY_COLUMNS), strict=True)
-    ]
-    if not frames:
-        schema = {c: RECORD_COLUMNS[c] for c in KEY_COLUMNS} | {
+    files = pl.DataFrame(
+        {
+            "source_file": [e.source_file for e in stored],
+            "source_sha256": [e.source_sha256 for e in stored],
+            "dump_format": [e.dump_format for e in stored],
+            "captured_on": [e.captured_on for e in stored],
+        },
+        schema={
             "source_file": pl.String,
             "source_sha256": pl.String,
             "dump_format": pl.String,
             "captured_on": pl.Date,
-        }
-        return pl.DataFrame(schema=schema)
-    return pl.concat(frames, how="vertical")
+        },
+    )
+    if not stored:
+        return pl.DataFrame(schema={c: RECORD_COLUMNS[c] for c in KEY_COLUMNS} | files.schema)
+    # Two byte-identical dumps share one stored entry, so files are matched by position.
+    file_of_record = np.repeat(np.arange(len(stored)), [e.record_count for e in stored])
+    return pl.concat([store.scan(KEY_COLUMNS), files[file_of_record]], how="horizontal")
 
 
 def rejects_frame(entries: list[FileEntry]) -> pa.Table:
@@ -493,22 +502,27 @@ class PapersTable:
                     writer(rows.with_columns(abstracts.alias("abstract")).to_arrow())
 
     def _spill_abstracts(self, ranked: pl.DataFrame, spill: list[Path]) -> None:
-        writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
+        """One pass over the dumps: each representative's abstract to its row group's spill."""
         schema = pa.schema([("rank", pa.uint32()), ("abstract", pa.large_string())])
-        try:
-            for path in spill:
-                writers[len(writers)] = pa.ipc.new_stream(str(path), schema)
+        groups = ranked["group"].to_numpy()
+        ranks = ranked["rank"].to_numpy()
+        with contextlib.ExitStack() as stack:
+            writers = [stack.enter_context(pa.ipc.new_stream(str(p), schema)) for p in spill]
             for position, local, wanted in self.store.by_file(ranked["representative"]):
-                abstracts = self.store.take(position, "abstract", local)
-                part = ranked[wanted.to_list()]
-                for (group,), rows in pl.DataFrame(
-                    {"group": part["group"], "rank": part["rank"], "abstract": abstracts}
-                ).group_by("group", maintain_order=True):
-                    table = rows.select("rank", "abstract").to_arrow().cast(schema)
-                    writers[int(group)].write_table(table)
-        finally:
-            for writer in writers.values():
-                writer.close()
+                abstracts = self.store.take(position, "abstract", local).to_arrow()
+                indices = wanted.to_numpy()
+                file_groups = groups[indices]
+                order = np.argsort(file_groups, kind="stable")
+                bounds = np.flatnonzero(np.diff(file_groups[order])) + 1
+                for part in np.split(order, bounds):
+                    batch = pa.record_batch(
+                        [
+                            pa.array(ranks[indices[part]]),
+                            abstracts.take(pa.array(part)).cast(pa.large_string()),
+                        ],
+                        schema=schema,
+                    )
+                    writers[int(file_groups[part[0]])].write_batch(batch)
 
 
 def _read_spill(path: Path) -> pl.DataFrame:

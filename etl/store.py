@@ -94,11 +94,10 @@ class RecordStore:
     def record_count(self) -> int:
         return int(self.offsets[-1])
 
-    def columns(self, names: list[str]) -> Iterator[tuple[int, pl.DataFrame]]:
-        """Each dump's records, only the named columns, with the dump's position."""
-        for position, entry in enumerate(self.entries):
-            if entry.record_count:
-                yield position, pl.read_ipc(entry.records_path, columns=names)
+    def scan(self, names: list[str]) -> pl.DataFrame:
+        """The named columns of every dump's records, in order."""
+        paths = [str(entry.records_path) for entry in self.entries]
+        return pl.scan_ipc(paths).select(names).collect()
 
     def links(self) -> pl.DataFrame:
         """Every dump's link rows, `record` made global."""
