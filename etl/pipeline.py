@@ -238,9 +238,11 @@ def parse_text(
     return dump, records_of(dump)
 
 
-def parse_file(data: bytes, source_file: str, captured_on: dt.date | None) -> FileResult:
+def parse_file(
+    data: bytes, source_file: str, captured_on: dt.date | None, sha256: str | None = None
+) -> FileResult:
     """Decode, parse and clean one dump's bytes. Content problems become rejects, not errors."""
-    sha = hashlib.sha256(data).hexdigest()
+    sha = sha256 or hashlib.sha256(data).hexdigest()
     decoded = decode_dump(data)
     warnings: list[Warning_] = []
     if decoded.note:
@@ -364,14 +366,15 @@ def _parse_path(args: tuple[Path, str, dt.date | None, Path]) -> tuple[FileEntry
         data = path.read_bytes()
     except OSError as exc:
         return _skipped(source_file, f"cannot read file: {exc.strerror}"), False
-    stem = entry_stem(store_dir, hashlib.sha256(data).hexdigest(), captured_on)
+    sha = hashlib.sha256(data).hexdigest()
+    stem = entry_stem(store_dir, sha, captured_on)
     cached = load_meta(stem)
     if isinstance(cached, FileEntry):
         cached.source_file = source_file
         cached.warnings = [Warning_(source_file, w.line, w.message) for w in cached.warnings]
         cached.rejects = list(cached.rejects)
         return cached, True
-    result = parse_file(data, source_file, captured_on)
+    result = parse_file(data, source_file, captured_on, sha)
     entry = _entry_of(result)
     entry.stored = StoredRecords(stem, result.record_count)
     try:

@@ -75,3 +75,24 @@ def test_a_url_repeated_in_one_abstract_is_listed_once():
 
 def test_malformed_urls_are_skipped():
     assert extract_links("broken https:// and http://localhost and https://[::1") == []
+
+
+def test_vectorized_link_rows_match_extract_links():
+    import polars as pl
+
+    from etl.links import link_rows
+
+    abstracts = [
+        "Code: https://github.com/a/b). Video HTTPS://YouTu.be/x, and https://github.com/a/b.",
+        None,
+        "No links here.",
+        "See https://huggingface.co/x/y and https://[::1 and http://localhost.",
+    ]
+    rows = link_rows(pl.Series(abstracts, dtype=pl.String))
+    expected = [
+        (i, link.url, link.host, link.kind, link.repo)
+        for i, text in enumerate(abstracts)
+        if text
+        for link in extract_links(text)
+    ]
+    assert rows.rows() == expected
