@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -46,18 +46,11 @@ from etl.write import (
     write_tables,
 )
 
+# A stored record: the raw fields (fastparse.RAW_RECORD_SCHEMA) plus what normalize adds.
 RECORD_COLUMNS: dict[str, pl.DataType] = {
-    "title": pl.String,
-    "abstract": pl.String,
+    **RAW_RECORD_SCHEMA,
     "title_key": pl.String,
     "abstract_key": pl.String,
-    "author_count": pl.Int32,
-    "published_date": pl.Date,
-    "date_text": pl.String,
-    "year_source": pl.String,
-    "upvotes": pl.Int32,
-    "line_start": pl.Int32,
-    "line_end": pl.Int32,
     "record_id": pl.String,
     "abstract_len": pl.Int32,
     "a_hash": pl.UInt64,
@@ -84,21 +77,27 @@ class Warning_:
 
 
 @dataclass
-class FileResult:
-    """One dump's contribution: columnar records, rejects and its line accounting."""
+class DumpAccount:
+    """What one dump gave besides its records: provenance, rejects and the line accounting."""
 
     source_file: str
     source_sha256: str
     dump_format: str | None
     captured_on: dt.date | None
-    records: pl.DataFrame  # RECORD_COLUMNS: cleaned fields and dedup keys
-    links: pl.DataFrame  # LINK_ROW_SCHEMA: the links of each record's abstract
     rejects: list[Reject]
     total_lines: int
     boilerplate_lines: int
     record_lines: int
     rejected_lines: int
     warnings: list[Warning_]
+
+
+@dataclass
+class FileResult(DumpAccount):
+    """One dump parsed in memory: its account plus its records and their links."""
+
+    records: pl.DataFrame  # RECORD_COLUMNS: cleaned fields and dedup keys
+    links: pl.DataFrame  # LINK_ROW_SCHEMA: the links of each record's abstract
 
     @property
     def record_count(self) -> int:
@@ -302,19 +301,9 @@ def _pinned_warnings(source_file: str, messages: list[str]) -> Iterator[Warning_
 
 
 @dataclass
-class FileEntry:
-    """What the build keeps of one parsed dump: its accounting, and where its records are."""
+class FileEntry(DumpAccount):
+    """What the build keeps of one parsed dump: its account, and where its records are."""
 
-    source_file: str
-    source_sha256: str
-    dump_format: str | None
-    captured_on: dt.date | None
-    rejects: list[Reject]
-    total_lines: int
-    boilerplate_lines: int
-    record_lines: int
-    rejected_lines: int
-    warnings: list[Warning_]
     stored: StoredRecords | None = None
 
     @property
@@ -323,18 +312,7 @@ class FileEntry:
 
 
 def _entry_of(result: FileResult) -> FileEntry:
-    return FileEntry(
-        source_file=result.source_file,
-        source_sha256=result.source_sha256,
-        dump_format=result.dump_format,
-        captured_on=result.captured_on,
-        rejects=result.rejects,
-        total_lines=result.total_lines,
-        boilerplate_lines=result.boilerplate_lines,
-        record_lines=result.record_lines,
-        rejected_lines=result.rejected_lines,
-        warnings=result.warnings,
-    )
+    return FileEntry(**{f.name: getattr(result, f.name) for f in fields(DumpAccount)})
 
 
 def _skipped(source_file: str, message: str, reject: Reject | None = None) -> FileEntry:
