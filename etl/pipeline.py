@@ -639,8 +639,11 @@ def build(
     captured, warnings = read_manifest(raw_dir)
     outcome = BuildOutcome(tables=TableFolder(None), summary=summary, warnings=warnings)
     with contextlib.ExitStack() as cleanup:
-        store_dir = cache_dir or Path(cleanup.enter_context(tempfile.TemporaryDirectory()))
         try:
+            # Held for the whole build, so that a second build on the same output fails at
+            # once instead of after parsing everything.
+            cleanup.enter_context(output_lock(out_dir))
+            store_dir = cache_dir or Path(cleanup.enter_context(tempfile.TemporaryDirectory()))
             entries, summary.files_from_cache = parse_all(paths, captured, jobs, store_dir, on_file)
         except OutputError as exc:
             outcome.exit_code, outcome.message = 3, str(exc)
@@ -682,41 +685,41 @@ def _publish(
     strict: bool,
     timer: _StageTimer,
 ) -> Path | None:
-    """Write, validate and swap in — under a lock, leaving the old tables on any failure.
+    """Write, validate and swap in (the caller holds the lock); old tables stay on any failure.
 
     Returns the folder the new tables are in (out_dir, or the kept candidate), if any.
     """
     try:
-        with output_lock(out_dir):
-            recover(out_dir)
-            staging = new_staging_dir(out_dir)
-            write_tables(tables, schemas.TABLES, staging)
-            timer("write")
-            if validate:
-                from etl.validate import validate_tables
+        recover(out_dir)
+        staging = new_staging_dir(out_dir)
+        write_tables(tables, schemas.TABLES, staging)
+        timer("write")
+        if validate:
+            from etl.validate import validate_tables
 
-                report = validate_tables(staging)
-                summary.validated = report.success
-                timer("validate")
-                if not report.success:
-                    kept = _keep_candidate(staging)
-                    outcome.exit_code = 1
-                    outcome.message = (
-                        f"validation failed: {out_dir} left as it was; "
-                        f"the failing tables are in {kept}"
-                    )
-                    return kept
-            if strict and summary.rejects:
+            report = validate_tables(staging)
+            summary.validated = report.success
+            timer("validate")
+            if not report.success:
                 kept = _keep_candidate(staging)
                 outcome.exit_code = 1
+                failed = ", ".join(sorted(report.failed_rules))
                 outcome.message = (
-                    f"--strict: {summary.rejects} reject(s); {out_dir} left as it "
-                    f"was; the candidate tables are in {kept}"
+                    f"validation failed ({failed}): {out_dir} left as it was; the failing "
+                    f"tables are in {kept} (`papers-etl validate --data {kept}` for the report)"
                 )
                 return kept
-            swap_in(staging, out_dir)
-            summary.published = True
-            return out_dir
+        if strict and summary.rejects:
+            kept = _keep_candidate(staging)
+            outcome.exit_code = 1
+            outcome.message = (
+                f"--strict: {summary.rejects} reject(s); {out_dir} left as it "
+                f"was; the candidate tables are in {kept}"
+            )
+            return kept
+        swap_in(staging, out_dir)
+        summary.published = True
+        return out_dir
     except OutputError as exc:
         outcome.exit_code = 3
         outcome.message = str(exc)

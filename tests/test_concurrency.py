@@ -43,16 +43,17 @@ def test_second_build_fails_at_once_while_the_first_writes(inputs, tmp_path):  #
     assert siblings(out) == [".out.lock"]
 
 
-def test_a_build_still_parsing_takes_its_turn_after_the_other(inputs, tmp_path):  # noqa: F811
-    """The lock is taken to write: two builds overlapping only while parsing both succeed,
-    one after the other, and the last to write wins whole."""
+def test_a_second_build_fails_at_once_while_the_first_is_still_parsing(inputs, tmp_path):  # noqa: F811
+    """The lock is taken when a build starts: the second one does not parse everything
+    before it finds out, and the first one's tables come out whole."""
     out = last_good(inputs, tmp_path)
     first = start_build(inputs["new_raw"], out, pause_at="parse")
     try:
         wait_until_paused(first)
         second = start_build(inputs["old_raw"], out)
         _, stderr = second.communicate(timeout=120)
-        assert second.returncode == 0, stderr
+        assert second.returncode == 3
+        assert "another build is writing to" in stderr
         code, stderr = finish(first)
     finally:
         if first.returncode is None:
