@@ -17,8 +17,9 @@ _ELLIPSIS_TAIL = r"\s*(?:\.\.\.|\u2026)$"
 # Whitespace that `fold_spaces` would change: a run, a leading space, or anything but a space
 # (U+001C..U+001F too: `str.split` counts them as whitespace, the regex `\s` does not).
 _UNFOLDED_SPACE = r"\s\s|^\s|[^\S ]|[\x1c-\x1f]"
-# The same for plain ASCII text, as a byte-class pattern that is much cheaper to run.
-_ASCII_UNFOLDED = r"[\t\n\x0b\x0c\r\x1c-\x1f]|  |^ "
+# The same for plain ASCII text, split into checks that each run at memchr speed (an
+# alternation of them is 20x slower: it defeats the regex engine's literal prefilter).
+_ASCII_SPACE_BUT_SPACE = r"[\t\n\x0b\x0c\r\x1c-\x1f]"
 # The abstract's share of a record id: enough to tell apart papers with equal titles.
 ID_ABSTRACT_CHARS = 100
 # Revised-title candidates share their abstract's first or last this many characters.
@@ -63,7 +64,11 @@ def _folded(column: pl.Series) -> pl.Series:
 
     Cheap byte-level checks first; the Unicode whitespace class only on non-ASCII values.
     """
-    needs = column.str.contains(_ASCII_UNFOLDED).fill_null(False)
+    needs = (
+        column.str.contains(_ASCII_SPACE_BUT_SPACE)
+        | column.str.contains("  ", literal=True)
+        | column.str.starts_with(" ")
+    ).fill_null(False)
     non_ascii = (column.str.len_bytes() != column.str.len_chars()).fill_null(False)
     wide = non_ascii.arg_true()
     if wide.len():
