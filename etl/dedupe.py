@@ -23,7 +23,6 @@ its abstract: stable across runs, input order and unrelated dumps.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,7 +35,6 @@ from etl import config
 from etl.normalize import stable_id
 
 ID_ABSTRACT_CHARS = 100
-_WORD_SPLIT = re.compile(r"[\W_]+")
 _YEAR_SOURCE_RANK = {"explicit": 0, "capture_date": 1, "inferred": 2}
 
 
@@ -57,19 +55,6 @@ def abstracts_near_identical(a: str, b: str) -> bool:
     if abstracts_agree(a, b):
         return True
     return fuzz.ratio(a, b, score_cutoff=config.REVISED_ABSTRACT_MIN_SIMILARITY) > 0
-
-
-def titles_very_similar(a: str, b: str) -> bool:
-    """Clause 3's test on titles: similar word sets, or similar folded character strings.
-
-    Both sides are folded first, so `Vision-Language` and `Vision Language` are the same words.
-    """
-    cutoff = config.REVISED_TITLE_MIN_SIMILARITY
-    words_a, words_b = _WORD_SPLIT.sub(" ", a.lower()), _WORD_SPLIT.sub(" ", b.lower())
-    if fuzz.token_set_ratio(words_a, words_b, score_cutoff=cutoff):
-        return True
-    key_a, key_b = words_a.replace(" ", ""), words_b.replace(" ", "")
-    return fuzz.ratio(key_a, key_b, score_cutoff=cutoff) > 0
 
 
 def assign_heads(abstract_counts: dict[str, int]) -> tuple[dict[str, str], str]:
@@ -179,9 +164,12 @@ def _with_heads(frame: pl.DataFrame, abstract_keys: AbstractKeys) -> pl.DataFram
 
 
 def _similar_title_pairs(words: list[str], keys: list[str]) -> list[tuple[int, int]]:
-    """Index pairs of one block's titles that pass `titles_very_similar`.
+    """Index pairs of one block's titles that are very similar (clause 3's test on titles).
 
-    Takes the titles already folded (`words`: lower-case words; `keys`: without spaces).
+    Similar means a rapidfuzz token-set ratio of the lower-cased words, or a plain ratio of
+    the same without spaces, of at least REVISED_TITLE_MIN_SIMILARITY; folding first makes
+    `Vision-Language` and `Vision Language` the same words. Takes the titles already folded
+    (`words`: lower-case words; `keys`: without spaces).
     """
     cutoff = config.REVISED_TITLE_MIN_SIMILARITY
     if len(words) == 2:
