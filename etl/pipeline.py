@@ -1,7 +1,9 @@
 """Build: the whole flow, raw dumps -> validated tables, with files and settings at this edge.
 
-data/raw/*.txt --decode/parse--> records + rejects (per file, in parallel, cached)
-    --dedupe--> papers, authors, dates --links--> links --write--> data/processed/
+data/raw/*.txt --decode/parse/normalize--> records + links + rejects (per dump, in worker
+    processes, kept in the record store) --dedupe (key columns only)--> papers, authors,
+    dates, links, sources --write (papers a row group at a time)--> staging
+    --validate--> data/processed/
 """
 
 from __future__ import annotations
@@ -410,7 +412,6 @@ def _collect(
 
 # -- tables -----------------------------------------------------------------------------
 
-FILE_COLUMNS = ("source_file", "source_sha256", "dump_format", "captured_on")
 KEY_COLUMNS = [c for c in RECORD_COLUMNS if c not in ("abstract", "abstract_key")]
 
 
