@@ -66,7 +66,8 @@ PAPERS = TableSpec(
             "paper_id",
             pa.string(),
             False,
-            "Stable id: 16 hex digits of SHA-256 over the folded title and abstract.",
+            "Stable id: 16 hex digits of SHA-256 over the folded title and the first 100 "
+            "characters of the abstract (the smallest over the paper's captures).",
         ),
         Column("title", pa.string(), False, "Title as shown on the page (NFC, spaces folded)."),
         Column(
