@@ -16,7 +16,14 @@ from dataclasses import dataclass
 import polars as pl
 
 from etl import config
-from etl.dates import FOOTER_DATE, MONTHS, FooterDate, capture_year, parse_footer_date
+from etl.dates import (
+    FOOTER_DATE,
+    MONTHS,
+    CaptureYear,
+    FooterDate,
+    capture_year,
+    parse_footer_date,
+)
 from etl.parse import (
     _GLUED_PREFIXES,
     _HTML_START,
@@ -89,7 +96,10 @@ def _abstract_shaped() -> pl.Expr:
 
 
 def parse_regular(
-    lines: list[str], ends_with_newline: bool, captured_on: dt.date | None
+    lines: list[str],
+    ends_with_newline: bool,
+    captured_on: dt.date | None,
+    capture: CaptureYear | None = None,
 ) -> RegularDump | None:
     """Records of a regular dump, or None when the dump needs the line-by-line parser."""
     total = len(lines)
@@ -177,7 +187,7 @@ def parse_regular(
     if footers is None:
         return None
     records = records.join(footers, on="abstract_index", how="left", maintain_order="left")
-    dated = _resolve_dates(records, captured_on, page_date)
+    dated = _resolve_dates(records, captured_on, page_date, capture)
     if dated is None:
         return None
     records, capture_on = dated
@@ -235,12 +245,16 @@ def _footers(body: pl.DataFrame) -> pl.DataFrame | None:
 
 
 def _resolve_dates(
-    records: pl.DataFrame, captured_on: dt.date | None, page_date: FooterDate | None
+    records: pl.DataFrame,
+    captured_on: dt.date | None,
+    page_date: FooterDate | None,
+    capture: CaptureYear | None = None,
 ) -> tuple[pl.DataFrame, dt.date | None] | None:
     """`etl.dates.resolve_date`, as column operations; None if any date would be rejected."""
-    years = records["year"].cast(pl.Int32, strict=False)
-    explicit_years = [int(years.max())] if years.null_count() < years.len() else []  # type: ignore[arg-type]
-    capture = capture_year(captured_on, explicit_years, page_date)
+    if capture is None:
+        years = records["year"].cast(pl.Int32, strict=False)
+        explicit_years = [int(years.max())] if years.null_count() < years.len() else []  # type: ignore[arg-type]
+        capture = capture_year(captured_on, explicit_years, page_date)
     shown = pl.col("date_line").is_not_null()
     explicit = pl.col("year").is_not_null()
     yearless = records.filter(shown & ~explicit).height

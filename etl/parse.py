@@ -18,7 +18,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from etl import config
-from etl.dates import FooterDate, capture_year, is_date_like, parse_footer_date, resolve_date
+from etl.dates import (
+    CaptureYear,
+    FooterDate,
+    capture_year,
+    is_date_like,
+    parse_footer_date,
+    resolve_date,
+)
 from etl.normalize import dump_lines, has_undecoded_bytes, printable
 from etl.records import ParsedDump, RawRecord, Reject
 
@@ -325,6 +332,21 @@ def parse_dump(text: str, captured_on: dt.date | None = None) -> ParsedDump:
     makes them comparable.
     """
     lines, ends_with_newline = dump_lines(text)
+    return parse_lines(
+        lines, ends_with_newline, captured_on, undecoded_bytes=has_undecoded_bytes(text)
+    )
+
+
+def parse_lines(
+    lines: list[str],
+    ends_with_newline: bool,
+    captured_on: dt.date | None = None,
+    *,
+    undecoded_bytes: bool = False,
+    capture: CaptureYear | None = None,
+) -> ParsedDump:
+    """`parse_dump` on lines already split; `capture`, when given, fixes the capture year
+    (a page of a multi-page dump takes the whole dump's)."""
     total = len(lines)
     if total == 0 or all(not line for line in lines):
         dump = ParsedDump(dump_format=None, total_lines=total)
@@ -361,9 +383,9 @@ def parse_dump(text: str, captured_on: dt.date | None = None) -> ParsedDump:
     labels = assembler.labels
     if not ends_with_newline:
         _reject_cut_off_abstract(dump, labels, lines)
-    if has_undecoded_bytes(text):
+    if undecoded_bytes:
         _reject_undecodable_records(dump, labels, lines)
-    _resolve_dates(dump, labels, captured_on, assembler.page_date)
+    _resolve_dates(dump, labels, captured_on, assembler.page_date, capture)
     dump.rejects = sorted(
         (Reject(r.line_start, r.line_end, r.reason, _clip(r.text)) for r in dump.rejects),
         key=lambda r: r.line_start,
@@ -372,6 +394,65 @@ def parse_dump(text: str, captured_on: dt.date | None = None) -> ParsedDump:
     dump.rejected_lines = labels.count(REJECTED)
     dump.boilerplate_lines = total - dump.record_lines - dump.rejected_lines
     return dump
+
+
+_PAGE_MARK = "Get trending papers in your email inbox"
+
+
+def page_starts(lines: list[str]) -> list[int]:
+    """Where each pasted page of a dump begins (0-based line indexes; the first is 0).
+
+    People paste several pages into one file. A page begins with its chrome: a block of
+    boilerplate and blank lines holding `Get trending papers in your email inbox...`. Page
+    chrome resets the parser (no record or footer spans it), so pages parse independently.
+    Anything before the first chrome belongs to the first page.
+    """
+    starts = [0]
+    header_seen = content_since_header = False
+    for index, line in enumerate(lines):
+        if line.startswith(_PAGE_MARK):
+            if header_seen and content_since_header:
+                start = index
+                while start > 0 and (
+                    not lines[start - 1] or lines[start - 1] in _BOILERPLATE_LINES
+                ):
+                    start -= 1
+                starts.append(start)
+            header_seen, content_since_header = True, False
+        elif line in _BOILERPLATE_LINES:
+            if not header_seen:
+                header_seen, content_since_header = True, False
+        elif line:
+            content_since_header = True
+    return starts
+
+
+def dump_capture(lines: list[str], captured_on: dt.date | None) -> CaptureYear:
+    """The capture year of a whole dump, from the manifest or inferred from all its dates.
+
+    Inference takes every footer date with a year in the dump, and the first page's date.
+    """
+    if captured_on is not None:
+        return capture_year(captured_on, [], None)
+    years = [
+        date.year
+        for line in lines
+        if len(line) <= 24
+        and ", " in line
+        and (date := parse_footer_date(line)) is not None
+        and date.year is not None
+    ]
+    page_date = None
+    in_header = False
+    for line in lines:
+        if not line:
+            continue
+        if line in _BOILERPLATE_LINES:
+            in_header = True
+            continue
+        page_date = parse_footer_date(line) if in_header else None
+        break
+    return capture_year(None, years, page_date)
 
 
 def _unrecognized(lines: list[str]) -> ParsedDump:
@@ -417,7 +498,11 @@ def _reject_undecodable_records(dump: ParsedDump, labels: bytearray, lines: list
 
 
 def _resolve_dates(
-    dump: ParsedDump, labels: bytearray, captured_on: dt.date | None, page_date: FooterDate | None
+    dump: ParsedDump,
+    labels: bytearray,
+    captured_on: dt.date | None,
+    page_date: FooterDate | None,
+    capture: CaptureYear | None = None,
 ) -> None:
     """Give every footer date its year; impossible dates move to rejects."""
     dated: list[tuple[RawRecord, FooterDate]] = []
@@ -425,8 +510,9 @@ def _resolve_dates(
         footer = parse_footer_date(record.date_line_text) if record.date_line_text else None
         if footer is not None:
             dated.append((record, footer))
-    explicit_years = [footer.year for _, footer in dated if footer.year is not None]
-    capture = capture_year(captured_on, explicit_years, page_date)
+    if capture is None:
+        explicit_years = [footer.year for _, footer in dated if footer.year is not None]
+        capture = capture_year(captured_on, explicit_years, page_date)
     dump.captured_on = capture.captured_on
     for record, footer in dated:
         published, source, reason = resolve_date(footer, capture)

@@ -28,12 +28,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from etl import config, schemas
+from etl.dates import CaptureYear
 from etl.decode import decode_dump
 from etl.dedupe import deduplicate
 from etl.fastparse import RAW_RECORD_SCHEMA, parse_regular
 from etl.links import link_rows
 from etl.normalize import clean_records, dump_lines
-from etl.parse import parse_dump
+from etl.parse import dump_capture, page_starts, parse_lines
 from etl.records import ParsedDump, Reject
 from etl.store import RecordStore, StoredRecords, entry_stem, load_meta, save
 from etl.write import (
@@ -221,10 +222,51 @@ def records_of(dump: ParsedDump) -> pl.DataFrame:
 def parse_text(
     text: str, captured_on: dt.date | None, undecoded_bytes: bool = False
 ) -> tuple[ParsedDump, pl.DataFrame]:
-    """Parse decoded text: the vectorized path when the dump is regular, else the line parser."""
+    """Parse decoded text, page by page when several pages were pasted into one dump."""
+    lines, ends_with_newline = dump_lines(text)
+    starts = page_starts(lines)
+    if len(starts) == 1:
+        return _parse_page(lines, ends_with_newline, captured_on, None, undecoded_bytes)
+    capture = dump_capture(lines, captured_on)
+    merged = ParsedDump(dump_format=None, total_lines=len(lines), captured_on=capture.captured_on)
+    frames = []
+    for start, end in zip(starts, [*starts[1:], len(lines)], strict=True):
+        last = end == len(lines)
+        page, raw = _parse_page(
+            lines[start:end], ends_with_newline or not last, captured_on, capture, undecoded_bytes
+        )
+        frames.append(raw.with_columns(pl.col("line_start") + start, pl.col("line_end") + start))
+        merged.rejects += [
+            Reject(r.line_start + start, r.line_end + start, r.reason, r.text) for r in page.rejects
+        ]
+        merged.warnings += [_shifted(w, start) for w in page.warnings]
+        merged.boilerplate_lines += page.boilerplate_lines
+        merged.record_lines += page.record_lines
+        merged.rejected_lines += page.rejected_lines
+        if merged.page_date_text is None:
+            merged.page_date_text = page.page_date_text
+        if merged.dump_format != "search_page" and page.dump_format is not None:
+            merged.dump_format = page.dump_format
+    return merged, pl.concat(frames)
+
+
+def _shifted(warning: str, offset: int) -> str:
+    head, _, rest = warning.partition(": ")
+    if head.startswith("line ") and head[5:].isdigit():
+        return f"line {int(head[5:]) + offset}: {rest}"
+    return warning
+
+
+def _parse_page(
+    lines: list[str],
+    ends_with_newline: bool,
+    captured_on: dt.date | None,
+    capture: CaptureYear | None,
+    undecoded_bytes: bool,
+) -> tuple[ParsedDump, pl.DataFrame]:
+    """The vectorized parser when the page is regular, else the line parser."""
     if not undecoded_bytes:
-        lines, ends_with_newline = dump_lines(text)
-        regular = parse_regular(lines, ends_with_newline, captured_on)
+        regular = parse_regular(lines, ends_with_newline, captured_on, capture)
         if regular is not None:
             dump = ParsedDump(
                 dump_format=regular.dump_format,
@@ -235,7 +277,9 @@ def parse_text(
                 captured_on=regular.captured_on,
             )
             return dump, regular.records
-    dump = parse_dump(text, captured_on)
+    dump = parse_lines(
+        lines, ends_with_newline, captured_on, undecoded_bytes=undecoded_bytes, capture=capture
+    )
     return dump, records_of(dump)
 
 

@@ -270,3 +270,32 @@ def test_every_line_is_accounted_for_on_the_seeds():
         assert len(dump.records) == expected
         assert dump.rejects == []
         assert dump.accounted_lines == dump.total_lines == len(text.rstrip("\n").split("\n"))
+
+
+def test_pasted_pages_are_split_at_their_chrome():
+    from etl.parse import page_starts
+
+    one = search_page(paper("A", ABSTRACT_1))
+    lines = (one + one).split("\n")
+    # The blank line before the second chrome goes with it: it is chrome's spacing.
+    assert page_starts(lines) == [0, one.count("\n") - 1]
+    assert page_starts(("Stray line\n\n" + one).split("\n")) == [0]
+
+
+def test_pasted_pages_keep_their_page_dates_as_boilerplate():
+    text = search_page(paper("A", ABSTRACT_1)) + search_page(paper("B", ABSTRACT_2))
+    result = parse_file(text.encode(), "pasted.txt", CAPTURED)
+    assert result.rejects == []
+    assert result.records["title"].to_list() == ["A", "B"]
+    second_title_line = text.split("\n").index("B") + 1
+    assert result.records["line_start"].to_list() == [13, second_title_line]
+    assert result.total_lines == result.boilerplate_lines + result.record_lines
+
+
+def test_pasted_pages_share_the_dump_capture_year():
+    first = search_page(paper("A", ABSTRACT_1, footer(date="Mar 3, 2022")))
+    second = search_page(paper("B", ABSTRACT_2, footer(date="Jan 3")))
+    result = parse_file((first + second).encode(), "pasted.txt", None)
+    dates = dict(zip(result.records["title"], result.records["published_date"], strict=True))
+    assert dates == {"A": dt.date(2022, 3, 3), "B": dt.date(2023, 1, 3)}
+    assert result.captured_on == dt.date(2023, 11, 11)
