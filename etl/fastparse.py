@@ -19,7 +19,6 @@ from etl import config
 from etl.dates import (
     FOOTER_DATE,
     MONTHS,
-    CaptureYear,
     FooterDate,
     capture_year,
     parse_footer_date,
@@ -99,7 +98,7 @@ def parse_regular(
     lines: list[str],
     ends_with_newline: bool,
     captured_on: dt.date | None,
-    capture: CaptureYear | None = None,
+    dump_years: list[int] | None = None,
 ) -> RegularDump | None:
     """Records of a regular dump, or None when the dump needs the line-by-line parser."""
     total = len(lines)
@@ -187,7 +186,7 @@ def parse_regular(
     if footers is None:
         return None
     records = records.join(footers, on="abstract_index", how="left", maintain_order="left")
-    dated = _resolve_dates(records, captured_on, page_date, capture)
+    dated = _resolve_dates(records, captured_on, page_date, dump_years)
     if dated is None:
         return None
     records, capture_on = dated
@@ -248,13 +247,13 @@ def _resolve_dates(
     records: pl.DataFrame,
     captured_on: dt.date | None,
     page_date: FooterDate | None,
-    capture: CaptureYear | None = None,
+    dump_years: list[int] | None = None,
 ) -> tuple[pl.DataFrame, dt.date | None] | None:
     """`etl.dates.resolve_date`, as column operations; None if any date would be rejected."""
-    if capture is None:
+    if dump_years is None:
         years = records["year"].cast(pl.Int32, strict=False)
-        explicit_years = [int(years.max())] if years.null_count() < years.len() else []  # type: ignore[arg-type]
-        capture = capture_year(captured_on, explicit_years, page_date)
+        dump_years = [int(years.max())] if years.null_count() < years.len() else []  # type: ignore[arg-type]
+    capture = capture_year(captured_on, dump_years, page_date)
     shown = pl.col("date_line").is_not_null()
     explicit = pl.col("year").is_not_null()
     yearless = records.filter(shown & ~explicit).height

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 from etl import config
 from etl.dates import (
-    CaptureYear,
     FooterDate,
     capture_year,
     is_date_like,
@@ -343,10 +342,10 @@ def parse_lines(
     captured_on: dt.date | None = None,
     *,
     undecoded_bytes: bool = False,
-    capture: CaptureYear | None = None,
+    dump_years: list[int] | None = None,
 ) -> ParsedDump:
-    """`parse_dump` on lines already split; `capture`, when given, fixes the capture year
-    (a page of a multi-page dump takes the whole dump's)."""
+    """`parse_dump` on lines already split. `dump_years`, when given, are the explicit years
+    to infer the capture year from (a page of a multi-page dump uses the whole dump's)."""
     total = len(lines)
     if total == 0 or all(not line for line in lines):
         dump = ParsedDump(dump_format=None, total_lines=total)
@@ -385,7 +384,7 @@ def parse_lines(
         _reject_cut_off_abstract(dump, labels, lines)
     if undecoded_bytes:
         _reject_undecodable_records(dump, labels, lines)
-    _resolve_dates(dump, labels, captured_on, assembler.page_date, capture)
+    _resolve_dates(dump, labels, captured_on, assembler.page_date, dump_years)
     dump.rejects = sorted(
         (Reject(r.line_start, r.line_end, r.reason, _clip(r.text)) for r in dump.rejects),
         key=lambda r: r.line_start,
@@ -427,14 +426,10 @@ def page_starts(lines: list[str]) -> list[int]:
     return starts
 
 
-def dump_capture(lines: list[str], captured_on: dt.date | None) -> CaptureYear:
-    """The capture year of a whole dump, from the manifest or inferred from all its dates.
-
-    Inference takes every footer date with a year in the dump, and the first page's date.
-    """
-    if captured_on is not None:
-        return capture_year(captured_on, [], None)
-    years = [
+def dump_years(lines: list[str]) -> list[int]:
+    """The explicit years of every footer date in a dump: a pasted page's capture year is
+    inferred from the whole dump, not from its own dates alone."""
+    return [
         date.year
         for line in lines
         if len(line) <= 24
@@ -442,17 +437,6 @@ def dump_capture(lines: list[str], captured_on: dt.date | None) -> CaptureYear:
         and (date := parse_footer_date(line)) is not None
         and date.year is not None
     ]
-    page_date = None
-    in_header = False
-    for line in lines:
-        if not line:
-            continue
-        if line in _BOILERPLATE_LINES:
-            in_header = True
-            continue
-        page_date = parse_footer_date(line) if in_header else None
-        break
-    return capture_year(None, years, page_date)
 
 
 def _unrecognized(lines: list[str]) -> ParsedDump:
@@ -502,7 +486,7 @@ def _resolve_dates(
     labels: bytearray,
     captured_on: dt.date | None,
     page_date: FooterDate | None,
-    capture: CaptureYear | None = None,
+    dump_years: list[int] | None = None,
 ) -> None:
     """Give every footer date its year; impossible dates move to rejects."""
     dated: list[tuple[RawRecord, FooterDate]] = []
@@ -510,9 +494,9 @@ def _resolve_dates(
         footer = parse_footer_date(record.date_line_text) if record.date_line_text else None
         if footer is not None:
             dated.append((record, footer))
-    if capture is None:
-        explicit_years = [footer.year for _, footer in dated if footer.year is not None]
-        capture = capture_year(captured_on, explicit_years, page_date)
+    if dump_years is None:
+        dump_years = [footer.year for _, footer in dated if footer.year is not None]
+    capture = capture_year(captured_on, dump_years, page_date)
     dump.captured_on = capture.captured_on
     for record, footer in dated:
         published, source, reason = resolve_date(footer, capture)

@@ -28,13 +28,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from etl import config, schemas
-from etl.dates import CaptureYear
 from etl.decode import decode_dump
 from etl.dedupe import deduplicate
 from etl.fastparse import RAW_RECORD_SCHEMA, parse_regular
 from etl.links import link_rows
 from etl.normalize import clean_records, dump_lines
-from etl.parse import dump_capture, page_starts, parse_lines
+from etl.parse import dump_years, page_starts, parse_lines
 from etl.records import ParsedDump, Reject
 from etl.store import RecordStore, StoredRecords, entry_stem, load_meta, save
 from etl.write import (
@@ -227,13 +226,13 @@ def parse_text(
     starts = page_starts(lines)
     if len(starts) == 1:
         return _parse_page(lines, ends_with_newline, captured_on, None, undecoded_bytes)
-    capture = dump_capture(lines, captured_on)
-    merged = ParsedDump(dump_format=None, total_lines=len(lines), captured_on=capture.captured_on)
+    years = dump_years(lines)
+    merged = ParsedDump(dump_format=None, total_lines=len(lines))
     frames = []
     for start, end in zip(starts, [*starts[1:], len(lines)], strict=True):
         last = end == len(lines)
         page, raw = _parse_page(
-            lines[start:end], ends_with_newline or not last, captured_on, capture, undecoded_bytes
+            lines[start:end], ends_with_newline or not last, captured_on, years, undecoded_bytes
         )
         frames.append(raw.with_columns(pl.col("line_start") + start, pl.col("line_end") + start))
         merged.rejects += [
@@ -243,8 +242,8 @@ def parse_text(
         merged.boilerplate_lines += page.boilerplate_lines
         merged.record_lines += page.record_lines
         merged.rejected_lines += page.rejected_lines
-        if merged.page_date_text is None:
-            merged.page_date_text = page.page_date_text
+        if start == 0:
+            merged.page_date_text, merged.captured_on = page.page_date_text, page.captured_on
         if merged.dump_format != "search_page" and page.dump_format is not None:
             merged.dump_format = page.dump_format
     return merged, pl.concat(frames)
@@ -261,12 +260,12 @@ def _parse_page(
     lines: list[str],
     ends_with_newline: bool,
     captured_on: dt.date | None,
-    capture: CaptureYear | None,
+    years: list[int] | None,
     undecoded_bytes: bool,
 ) -> tuple[ParsedDump, pl.DataFrame]:
     """The vectorized parser when the page is regular, else the line parser."""
     if not undecoded_bytes:
-        regular = parse_regular(lines, ends_with_newline, captured_on, capture)
+        regular = parse_regular(lines, ends_with_newline, captured_on, years)
         if regular is not None:
             dump = ParsedDump(
                 dump_format=regular.dump_format,
@@ -278,7 +277,7 @@ def _parse_page(
             )
             return dump, regular.records
     dump = parse_lines(
-        lines, ends_with_newline, captured_on, undecoded_bytes=undecoded_bytes, capture=capture
+        lines, ends_with_newline, captured_on, undecoded_bytes=undecoded_bytes, dump_years=years
     )
     return dump, records_of(dump)
 
