@@ -427,9 +427,9 @@ def page_starts(lines: list[str]) -> list[int]:
 
 
 def dump_years(lines: list[str]) -> list[int]:
-    """The explicit years of every footer date in a dump: a pasted page's capture year is
-    inferred from the whole dump, not from its own dates alone."""
-    return [
+    """The latest explicit footer year of a dump (as a list, empty if none): a pasted page's
+    capture year is inferred from the whole dump, not from its own dates alone."""
+    years = [
         date.year
         for line in lines
         if len(line) <= 24
@@ -437,6 +437,7 @@ def dump_years(lines: list[str]) -> list[int]:
         and (date := parse_footer_date(line)) is not None
         and date.year is not None
     ]
+    return [max(years)] if years else []
 
 
 def _unrecognized(lines: list[str]) -> ParsedDump:
