@@ -218,11 +218,13 @@ def records_of(dump: ParsedDump) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=RAW_RECORD_SCHEMA, orient="row")
 
 
-def parse_text(
-    text: str, captured_on: dt.date | None, undecoded_bytes: bool = False
+def parse_pages(
+    lines: list[str],
+    ends_with_newline: bool,
+    captured_on: dt.date | None,
+    undecoded_bytes: bool = False,
 ) -> tuple[ParsedDump, pl.DataFrame]:
-    """Parse decoded text, page by page when several pages were pasted into one dump."""
-    lines, ends_with_newline = dump_lines(text)
+    """Parse a dump's lines, page by page when several pages were pasted into one dump."""
     starts = page_starts(lines)
     if len(starts) == 1:
         return _parse_page(lines, ends_with_newline, captured_on, None, undecoded_bytes)
@@ -301,7 +303,14 @@ def parse_file(
         )
         raw = records_of(dump)
     else:
-        dump, raw = parse_text(decoded.text, captured_on, decoded.has_undecoded_bytes)
+        # Let go of the bytes and the text as soon as the lines exist: for a big dump each
+        # is as large as the input (the text twice, once a `•` is in it).
+        text, undecoded_bytes = decoded.text, decoded.has_undecoded_bytes
+        del data, decoded
+        lines, ends_with_newline = dump_lines(text)
+        del text
+        dump, raw = parse_pages(lines, ends_with_newline, captured_on, undecoded_bytes)
+        del lines
         warnings.extend(_pinned_warnings(source_file, dump.warnings))
         warnings.extend(_reject_warning(source_file, reject) for reject in dump.rejects)
         warnings.sort(key=lambda w: w.line)
@@ -386,10 +395,10 @@ def _parse_path(args: tuple[Path, str, dt.date | None, Path]) -> tuple[FileEntry
         reject = Reject(0, 0, "outside_raw_dir", "symlink to a file outside the raw folder")
         return _skipped(source_file, f"symlink to {target}, outside the raw folder", reject), False
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:
+            sha = hashlib.file_digest(handle, "sha256").hexdigest()
     except OSError as exc:
         return _skipped(source_file, f"cannot read file: {exc.strerror}"), False
-    sha = hashlib.sha256(data).hexdigest()
     stem = entry_stem(store_dir, sha, captured_on)
     cached = load_meta(stem)
     if isinstance(cached, FileEntry):
@@ -397,7 +406,11 @@ def _parse_path(args: tuple[Path, str, dt.date | None, Path]) -> tuple[FileEntry
         cached.warnings = [Warning_(source_file, w.line, w.message) for w in cached.warnings]
         cached.rejects = list(cached.rejects)
         return cached, True
-    result = parse_file(data, source_file, captured_on, sha)
+    try:
+        # Read again rather than kept from hashing: parse_file lets go of the bytes early.
+        result = parse_file(path.read_bytes(), source_file, captured_on, sha)
+    except OSError as exc:
+        return _skipped(source_file, f"cannot read file: {exc.strerror}"), False
     entry = _entry_of(result)
     entry.stored = StoredRecords(stem, result.record_count)
     try:
