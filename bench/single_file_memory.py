@@ -16,10 +16,11 @@ The big dump is kept under WORK and reused by later runs with the same size and 
 Results are printed and merged into WORK/results.json. Not a test: it takes minutes at 1 GB.
 
 Measured (2 CPUs, Python 3.11, generator v2, 2026-11-23): a 954 MiB dump (1,138 pages,
-744,556 records, 520,977 papers) built in 47 s with a peak RSS of 7,855 MiB (`/usr/bin/time
--v` agrees: 8,002,980 KiB) for 122 MiB of tables: 64 x the tables, 8.2 x the input (import
-alone: 97 MiB). Most of it is the parse of the one file held whole in memory: its bytes, its
-text (2 bytes a character once a `•` is in it), its lines, then its records.
+744,556 records, 520,977 papers) first built in 88.6 s with a peak RSS of 7,855 MiB for
+122 MiB of tables (64 x the tables). Since pasted pages are parsed page by page and the worker
+lets go of the bytes and text once it has the lines: 65-67 s and 5,169 MiB (42 x the tables,
+5.4 x the input; import alone: 97 MiB). What remains is the file held whole as lines, then as
+record frames; reading a big dump a page at a time is the next step.
 """
 
 from __future__ import annotations
