@@ -302,7 +302,7 @@ def _clip(text: str) -> str:
     return text[: config.MAX_REJECT_TEXT_CHARS] + f"… [{len(text)} characters in all]"
 
 
-def _looks_like_papers_page(assembler: _Assembler, dump_lines: list[str]) -> bool:
+def _looks_like_papers_page(assembler: _Assembler) -> bool:
     """A dump with neither page chrome nor footers must at least read as title/abstract pairs.
 
     The abstracts must be abstract-shaped: any even run of short lines (an arXiv listing's
@@ -368,7 +368,7 @@ def parse_lines(
         handlers[token.kind](token)
     assembler.finish()
 
-    if not _looks_like_papers_page(assembler, lines):
+    if not _looks_like_papers_page(assembler):
         return _unrecognized(lines)
 
     dump = ParsedDump(

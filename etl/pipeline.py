@@ -578,16 +578,11 @@ def assemble_tables(
     keys = key_frame(entries, store)
     merged = deduplicate(keys, lambda rows: store.gather("abstract_key", rows))
     timer("dedupe")
+    representatives = merged.papers.select(pl.col("representative").alias("record"), "paper_id")
     links = (
         store.links()
-        .join(
-            merged.papers.select(pl.col("representative").alias("record"), "paper_id"), on="record"
-        )
+        .join(representatives, on="record")
         .select("paper_id", "url", "host", "kind", "repo")
-        if keys.height
-        else pl.DataFrame(
-            schema={c: pl.String for c in ("paper_id", "url", "host", "kind", "repo")}
-        )
     )
     timer("links")
     sources = keys.select(
@@ -596,7 +591,7 @@ def assemble_tables(
     frames = {"authors": merged.authors, "dates": merged.dates, "links": links, "sources": sources}
     tables: dict[str, pa.Table | PapersTable] = {
         name: conform(
-            frame.sort(schemas.TABLES_BY_NAME[name].sort_key).to_arrow(),
+            frame.to_arrow(),
             schemas.TABLES_BY_NAME[name],
         )
         for name, frame in frames.items()

@@ -21,6 +21,7 @@ import polars as pl
 import pyarrow as pa
 
 from etl import config
+from etl.links import LINK_ROW_SCHEMA
 
 _RECORDS = ".records.arrow"
 _LINKS = ".links.arrow"
@@ -108,7 +109,7 @@ class RecordStore:
             for position, entry in enumerate(self.entries)
             if entry.record_count
         ]
-        return pl.concat(frames) if frames else pl.DataFrame()
+        return pl.concat(frames) if frames else pl.DataFrame(schema=LINK_ROW_SCHEMA)
 
     def by_file(self, rows: pl.Series) -> Iterator[tuple[int, pl.Series, pl.Series]]:
         """Global row numbers grouped by dump: (dump position, local rows, indices in `rows`)."""
