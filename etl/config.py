@@ -24,6 +24,9 @@ PARSER_VERSION = "8"
 PARQUET_COMPRESSION = "zstd"
 PARQUET_COMPRESSION_LEVEL = 3
 PARQUET_ROW_GROUP_SIZE = 65_536
+# Dumps bigger than this are read, parsed and stored a page at a time (etl/stream.py), so a
+# build's memory does not grow with the size of one file.
+STREAM_DUMP_BYTES = 32 * 2**20
 
 # Plausibility bounds of the data (mirrored, as data rules, in expectations/).
 MIN_AUTHOR_COUNT = 1

@@ -46,7 +46,7 @@ class DecodedDump:
     has_undecoded_bytes: bool = False  # the text keeps bad bytes as lone surrogates
 
 
-def _binary_kind(data: bytes) -> str | None:
+def binary_kind(data: bytes) -> str | None:
     for signature, kind in _BINARY_SIGNATURES:
         if data.startswith(signature):
             return kind
@@ -69,7 +69,7 @@ def decode_dump(data: bytes) -> DecodedDump:
                 return DecodedDump(
                     None, None, "undecodable_text", f"invalid {encoding} at byte offset {offset}"
                 )
-    kind = _binary_kind(data)
+    kind = binary_kind(data)
     if kind is not None:
         return DecodedDump(None, None, "binary_file", f"binary content ({kind})")
     try:

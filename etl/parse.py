@@ -406,38 +406,50 @@ def page_starts(lines: list[str]) -> list[int]:
     chrome resets the parser (no record or footer spans it), so pages parse independently.
     Anything before the first chrome belongs to the first page.
     """
-    starts = [0]
-    header_seen = content_since_header = False
-    for index, line in enumerate(lines):
+    finder = PageFinder()
+    for line in lines:
+        finder.feed(line)
+    return finder.starts
+
+
+class PageFinder:
+    """`page_starts` a line at a time, for dumps too big to hold as lines."""
+
+    def __init__(self) -> None:
+        self.starts = [0]
+        self._index = 0
+        self._chrome_from = 0  # first line of the trailing run of blank/boilerplate lines
+        self._header_seen = self._content_since_header = False
+
+    def feed(self, line: str) -> None:
+        index = self._index
+        self._index += 1
         if line.startswith(_PAGE_MARK):
-            if header_seen and content_since_header:
-                start = index
-                while start > 0 and (
-                    not lines[start - 1] or lines[start - 1] in _BOILERPLATE_LINES
-                ):
-                    start -= 1
-                starts.append(start)
-            header_seen, content_since_header = True, False
+            if self._header_seen and self._content_since_header:
+                self.starts.append(self._chrome_from)
+            self._header_seen, self._content_since_header = True, False
         elif line in _BOILERPLATE_LINES:
-            if not header_seen:
-                header_seen, content_since_header = True, False
+            if not self._header_seen:
+                self._header_seen, self._content_since_header = True, False
         elif line:
-            content_since_header = True
-    return starts
+            self._content_since_header = True
+        if line and line not in _BOILERPLATE_LINES:
+            self._chrome_from = index + 1
 
 
 def dump_years(lines: list[str]) -> list[int]:
     """The latest explicit footer year of a dump (as a list, empty if none): a pasted page's
     capture year is inferred from the whole dump, not from its own dates alone."""
-    years = [
-        date.year
-        for line in lines
-        if len(line) <= 24
-        and ", " in line
-        and (date := parse_footer_date(line)) is not None
-        and date.year is not None
-    ]
+    years = [year for line in lines if (year := explicit_year(line)) is not None]
     return [max(years)] if years else []
+
+
+def explicit_year(line: str) -> int | None:
+    """The year of a footer date line that shows one (`Feb 28, 2024`), else None."""
+    if len(line) > 24 or ", " not in line:
+        return None
+    date = parse_footer_date(line)
+    return None if date is None else date.year
 
 
 def _unrecognized(lines: list[str]) -> ParsedDump:

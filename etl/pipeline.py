@@ -35,7 +35,8 @@ from etl.links import link_rows
 from etl.normalize import clean_records, dump_lines
 from etl.parse import dump_years, page_starts, parse_lines
 from etl.records import ParsedDump, Reject
-from etl.store import RecordStore, StoredRecords, entry_stem, load_meta, save
+from etl.store import EntryWriter, RecordStore, StoredRecords, entry_stem, load_meta, save
+from etl.stream import plan_pages, read_pages
 from etl.write import (
     OutputError,
     conform,
@@ -236,19 +237,24 @@ def parse_pages(
         page, raw = _parse_page(
             lines[start:end], ends_with_newline or not last, captured_on, years, undecoded_bytes
         )
-        frames.append(raw.with_columns(pl.col("line_start") + start, pl.col("line_end") + start))
-        merged.rejects += [
-            Reject(r.line_start + start, r.line_end + start, r.reason, r.text) for r in page.rejects
-        ]
-        merged.warnings += [_shifted(w, start) for w in page.warnings]
-        merged.boilerplate_lines += page.boilerplate_lines
-        merged.record_lines += page.record_lines
-        merged.rejected_lines += page.rejected_lines
-        if start == 0:
-            merged.page_date_text, merged.captured_on = page.page_date_text, page.captured_on
-        if merged.dump_format != "search_page" and page.dump_format is not None:
-            merged.dump_format = page.dump_format
+        frames.append(_add_page(merged, page, raw, start))
     return merged, pl.concat(frames)
+
+
+def _add_page(merged: ParsedDump, page: ParsedDump, raw: pl.DataFrame, start: int) -> pl.DataFrame:
+    """Count a page parsed on its own into its dump; its records, with dump line numbers."""
+    merged.rejects += [
+        Reject(r.line_start + start, r.line_end + start, r.reason, r.text) for r in page.rejects
+    ]
+    merged.warnings += [_shifted(w, start) for w in page.warnings]
+    merged.boilerplate_lines += page.boilerplate_lines
+    merged.record_lines += page.record_lines
+    merged.rejected_lines += page.rejected_lines
+    if start == 0:
+        merged.page_date_text, merged.captured_on = page.page_date_text, page.captured_on
+    if merged.dump_format != "search_page" and page.dump_format is not None:
+        merged.dump_format = page.dump_format
+    return raw.with_columns(pl.col("line_start") + start, pl.col("line_end") + start)
 
 
 def _shifted(warning: str, offset: int) -> str:
@@ -311,17 +317,57 @@ def parse_file(
         del text
         dump, raw = parse_pages(lines, ends_with_newline, captured_on, undecoded_bytes)
         del lines
-        warnings.extend(_pinned_warnings(source_file, dump.warnings))
-        warnings.extend(_reject_warning(source_file, reject) for reject in dump.rejects)
-        warnings.sort(key=lambda w: w.line)
+        warnings.extend(_dump_warnings(source_file, dump))
     records = prepare_records(raw)
-    return FileResult(
+    account = _account(source_file, sha, dump, warnings)
+    return FileResult(**_shallow(account), records=records, links=link_rows(records["abstract"]))
+
+
+def parse_big_file(
+    path: Path, source_file: str, captured_on: dt.date | None, sha: str, stem: Path
+) -> FileEntry | None:
+    """`parse_file` for a dump too big to hold: read, parsed and stored a page at a time.
+
+    The stored entry is the one `parse_file` would give. Returns None, having stored
+    nothing, when the dump is not plain UTF-8 or is a single page (read it whole then).
+    """
+    plan = plan_pages(path)
+    if plan is None:
+        return None
+    dump = ParsedDump(dump_format=None, total_lines=plan.total_lines)
+    writer = EntryWriter(stem, RECORD_COLUMNS)
+    try:
+        for page in read_pages(path, plan):
+            parsed, raw = _parse_page(
+                page.lines, page.ends_with_newline, captured_on, plan.years, False
+            )
+            records = prepare_records(_add_page(dump, parsed, raw, page.first_line))
+            writer.write(records, link_rows(records["abstract"]))
+        entry = FileEntry(**_shallow(_account(source_file, sha, dump, [])))
+        entry.warnings = _dump_warnings(source_file, dump)
+        entry.stored = StoredRecords(stem, writer.record_count)
+        writer.close(entry)
+    except UnicodeDecodeError:  # the file changed since the first pass
+        writer.abort()
+        return None
+    except BaseException:
+        writer.abort()
+        raise
+    return entry
+
+
+def _dump_warnings(source_file: str, dump: ParsedDump) -> list[Warning_]:
+    warnings = list(_pinned_warnings(source_file, dump.warnings))
+    warnings.extend(_reject_warning(source_file, reject) for reject in dump.rejects)
+    return sorted(warnings, key=lambda w: w.line)
+
+
+def _account(source_file: str, sha: str, dump: ParsedDump, warnings: list[Warning_]) -> DumpAccount:
+    return DumpAccount(
         source_file=source_file,
         source_sha256=sha,
         dump_format=dump.dump_format,
         captured_on=dump.captured_on,
-        records=records,
-        links=link_rows(records["abstract"]),
         rejects=dump.rejects,
         total_lines=dump.total_lines,
         boilerplate_lines=dump.boilerplate_lines,
@@ -365,8 +411,13 @@ class FileEntry(DumpAccount):
         return self.stored.record_count if self.stored else 0
 
 
+def _shallow(account: DumpAccount) -> dict[str, object]:
+    """The account's fields as they are (`asdict` would turn the rejects into dicts)."""
+    return {f.name: getattr(account, f.name) for f in fields(DumpAccount)}
+
+
 def _entry_of(result: FileResult) -> FileEntry:
-    return FileEntry(**{f.name: getattr(result, f.name) for f in fields(DumpAccount)})
+    return FileEntry(**_shallow(result))
 
 
 def _skipped(source_file: str, message: str, reject: Reject | None = None) -> FileEntry:
@@ -397,6 +448,7 @@ def _parse_path(args: tuple[Path, str, dt.date | None, Path]) -> tuple[FileEntry
     try:
         with open(path, "rb") as handle:
             sha = hashlib.file_digest(handle, "sha256").hexdigest()
+            size = os.fstat(handle.fileno()).st_size
     except OSError as exc:
         return _skipped(source_file, f"cannot read file: {exc.strerror}"), False
     stem = entry_stem(store_dir, sha, captured_on)
@@ -406,6 +458,13 @@ def _parse_path(args: tuple[Path, str, dt.date | None, Path]) -> tuple[FileEntry
         cached.warnings = [Warning_(source_file, w.line, w.message) for w in cached.warnings]
         cached.rejects = list(cached.rejects)
         return cached, True
+    if size > config.STREAM_DUMP_BYTES:
+        try:
+            big = parse_big_file(path, source_file, captured_on, sha, stem)
+        except OSError as exc:
+            raise OutputError(f"cannot parse {source_file} into {store_dir}: {exc}") from exc
+        if big is not None:
+            return big, False
     try:
         # Read again rather than kept from hashing: parse_file lets go of the bytes early.
         result = parse_file(path.read_bytes(), source_file, captured_on, sha)
@@ -547,20 +606,34 @@ class PapersTable:
         with contextlib.ExitStack() as stack:
             writers = [stack.enter_context(pa.ipc.new_stream(str(p), schema)) for p in spill]
             for position, local, wanted in self.store.by_file(ranked["representative"]):
-                abstracts = self.store.take(position, "abstract", local).to_arrow()
-                indices = wanted.to_numpy()
-                file_groups = groups[indices]
-                order = np.argsort(file_groups, kind="stable")
-                bounds = np.flatnonzero(np.diff(file_groups[order])) + 1
-                for part in np.split(order, bounds):
-                    batch = pa.record_batch(
-                        [
-                            pa.array(ranks[indices[part]]),
-                            abstracts.take(pa.array(part)).cast(pa.large_string()),
-                        ],
-                        schema=schema,
-                    )
-                    writers[int(file_groups[part[0]])].write_batch(batch)
+                for low, high, abstracts in self.store.take_windows(
+                    position, "abstract", local.to_numpy()
+                ):
+                    self._spill(writers, schema, groups, ranks, wanted[low:high], abstracts)
+
+    @staticmethod
+    def _spill(
+        writers: list[pa.RecordBatchStreamWriter],
+        schema: pa.Schema,
+        groups: np.ndarray,
+        ranks: np.ndarray,
+        wanted: pl.Series,
+        abstracts: pa.Array,
+    ) -> None:
+        """Abstracts taken from one dump to the spill files of their papers' row groups."""
+        indices = wanted.to_numpy()
+        file_groups = groups[indices]
+        order = np.argsort(file_groups, kind="stable")
+        bounds = np.flatnonzero(np.diff(file_groups[order])) + 1
+        for part in np.split(order, bounds):
+            batch = pa.record_batch(
+                [
+                    pa.array(ranks[indices[part]]),
+                    abstracts.take(pa.array(part)).cast(pa.large_string()),
+                ],
+                schema=schema,
+            )
+            writers[int(file_groups[part[0]])].write_batch(batch)
 
 
 def _read_spill(path: Path) -> pl.DataFrame:

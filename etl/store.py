@@ -9,6 +9,7 @@ an unchanged dump is never parsed twice.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import pickle
@@ -24,6 +25,8 @@ from etl import config
 from etl.links import LINK_ROW_SCHEMA
 
 _RECORDS = ".records.arrow"
+# How much of one column `RecordStore.take` maps at a time.
+_TAKE_WINDOW_BYTES = 64 * 2**20
 _LINKS = ".links.arrow"
 _META = ".meta.pkl"
 
@@ -52,23 +55,77 @@ class StoredRecords:
         return self.stem.with_name(self.stem.name + _META)
 
 
+class EntryWriter:
+    """One entry written in parts (a big dump, a page at a time), complete once closed.
+
+    The data files are written under temporary names and renamed, then the metadata, which
+    marks the entry complete; an entry left by a killed worker is simply not found.
+    """
+
+    def __init__(self, stem: Path, records_schema: dict[str, pl.DataType]) -> None:
+        self.stored = StoredRecords(stem, 0)
+        self._suffix = f".tmp{os.getpid()}"
+        self._count = 0
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        self._schemas = (_arrow_schema(records_schema), _arrow_schema(LINK_ROW_SCHEMA))
+        paths = (self.stored.records_path, self.stored.links_path)
+        self._writers = [
+            pa.ipc.new_file(str(self._temporary(path)), schema)
+            for path, schema in zip(paths, self._schemas, strict=True)
+        ]
+
+    @property
+    def record_count(self) -> int:
+        return self._count
+
+    def _temporary(self, path: Path) -> Path:
+        return path.with_name(path.name + self._suffix)
+
+    def write(self, records: pl.DataFrame, links: pl.DataFrame) -> None:
+        """Append records and their links (`record` relative to these records)."""
+        if records.height == 0:
+            return
+        links = links.with_columns(pl.col("record") + self._count)
+        for writer, schema, frame in zip(
+            self._writers, self._schemas, (records, links), strict=True
+        ):
+            writer.write_table(frame.to_arrow(compat_level=pl.CompatLevel.oldest()).cast(schema))
+        self._count += records.height
+
+    def close(self, meta: object) -> StoredRecords:
+        for writer in self._writers:
+            writer.close()
+        stored = StoredRecords(self.stored.stem, self._count)
+        for path in (stored.records_path, stored.links_path):
+            self._temporary(path).replace(path)
+        meta_temporary = self._temporary(stored.meta_path)
+        with open(meta_temporary, "wb") as handle:
+            pickle.dump(meta, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        meta_temporary.replace(stored.meta_path)
+        return stored
+
+    def abort(self) -> None:
+        for writer in self._writers:
+            with contextlib.suppress(Exception):
+                writer.close()
+        for path in (self.stored.records_path, self.stored.links_path):
+            self._temporary(path).unlink(missing_ok=True)
+
+
+def _arrow_schema(columns: dict[str, pl.DataType]) -> pa.Schema:
+    # Oldest compat level: plain (large) strings, which pyarrow can take rows from.
+    return pl.DataFrame(schema=columns).to_arrow(compat_level=pl.CompatLevel.oldest()).schema
+
+
 def save(stem: Path, records: pl.DataFrame, links: pl.DataFrame, meta: object) -> StoredRecords:
-    """Write the three files of an entry; the metadata last, so it marks a complete entry."""
-    stored = StoredRecords(stem, records.height)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    suffix = f".tmp{os.getpid()}"
-    for frame, path in ((records, stored.records_path), (links, stored.links_path)):
-        # Oldest compat level: plain (large) strings, which pyarrow can take rows from.
-        frame.write_ipc(
-            path.with_name(path.name + suffix),
-            compression="uncompressed",
-            compat_level=pl.CompatLevel.oldest(),
-        )
-        path.with_name(path.name + suffix).replace(path)
-    with open(stored.meta_path.with_name(stored.meta_path.name + suffix), "wb") as handle:
-        pickle.dump(meta, handle, protocol=pickle.HIGHEST_PROTOCOL)
-    stored.meta_path.with_name(stored.meta_path.name + suffix).replace(stored.meta_path)
-    return stored
+    """Write an entry in one go (a dump parsed whole)."""
+    writer = EntryWriter(stem, dict(records.schema))
+    try:
+        writer.write(records, links)
+        return writer.close(meta)
+    except BaseException:
+        writer.abort()
+        raise
 
 
 def load_meta(stem: Path) -> object | None:
@@ -127,19 +184,47 @@ class RecordStore:
             yield position, local, order.slice(int(start), int(end - start))
 
     def take(self, position: int, column: str, local: pl.Series) -> pl.Series:
-        """One column of one dump at local row numbers.
+        """One column of one dump at local row numbers, in the order asked."""
+        rows = local.to_numpy().astype(np.int64)
+        order = np.argsort(rows, kind="stable")
+        pieces = [values for _, _, values in self.take_windows(position, column, rows[order])]
+        values = pl.Series(column, pa.chunked_array(pieces, type=self._type(position, column)))
+        return values.gather(pl.Series(np.argsort(order, kind="stable"), dtype=pl.UInt32))
 
-        Memory-mapped: only the pages of the rows taken are read, and they are released
-        with the map, so taking never holds a whole dump.
+    def take_windows(
+        self, position: int, column: str, rows: np.ndarray
+    ) -> Iterator[tuple[int, int, pa.Array]]:
+        """One column of one dump at local row numbers `rows` (ascending), in pieces:
+        (low, high, the values of rows[low:high]).
+
+        Memory-mapped: only the pages of the rows taken are read. The dump is mapped a window
+        of its batches at a time, each window released before the next, so that taking from
+        a big dump never holds all of it.
         """
-        with pa.memory_map(str(self.entries[position].records_path)) as source:
+        path = str(self.entries[position].records_path)
+        with pa.memory_map(path) as source:
             reader = pa.ipc.open_file(source)
             index = reader.schema.get_field_index(column)
-            chunks = [reader.get_batch(i).column(index) for i in range(reader.num_record_batches)]
-            taken = pa.chunked_array(chunks, type=reader.schema.field(index).type).take(
-                pa.array(local.to_numpy())
-            )
-        return pl.Series(column, taken.combine_chunks())
+            kind = reader.schema.field(index).type
+            sizes = [
+                (batch.num_rows, batch.column(index).nbytes)
+                for batch in map(reader.get_batch, range(reader.num_record_batches))
+            ]
+        for first, last, row_start, row_end in _windows(sizes, _TAKE_WINDOW_BYTES):
+            low, high = (int(i) for i in np.searchsorted(rows, [row_start, row_end]))
+            if low == high:
+                continue
+            with pa.memory_map(path) as source:
+                reader = pa.ipc.open_file(source)
+                chunks = [reader.get_batch(i).column(index) for i in range(first, last)]
+                taken = pa.chunked_array(chunks, type=kind).take(
+                    pa.array(rows[low:high] - row_start)
+                )
+                yield low, high, taken.combine_chunks()
+
+    def _type(self, position: int, column: str) -> pa.DataType:
+        with pa.memory_map(str(self.entries[position].records_path)) as source:
+            return pa.ipc.open_file(source).schema.field(column).type
 
     def gather(self, column: str, rows: pl.Series) -> pl.Series:
         """Values of one column at global row numbers, in the order asked."""
@@ -151,3 +236,17 @@ class RecordStore:
             return pl.Series(column, [], dtype=pl.String)
         values = pl.concat(pieces)
         return values.gather(pl.concat(where).arg_sort())
+
+
+def _windows(sizes: list[tuple[int, int]], limit: int) -> Iterator[tuple[int, int, int, int]]:
+    """Runs of batches of at most `limit` bytes, or single batches:
+    (first batch, end batch, first row, end row)."""
+    first, row_start, row, size = 0, 0, 0, 0
+    for batch, (rows, nbytes) in enumerate(sizes):
+        if batch > first and size + nbytes > limit:
+            yield first, batch, row_start, row
+            first, row_start, size = batch, row, 0
+        row += rows
+        size += nbytes
+    if sizes:
+        yield first, len(sizes), row_start, row
