@@ -184,7 +184,7 @@ def _similar_title_pairs(words: list[str], keys: list[str]) -> list[tuple[int, i
 
 
 def _revised_title_roots(
-    frame: pl.DataFrame, clusters: pl.DataFrame, abstract_keys: AbstractKeys
+    frame: pl.DataFrame, clusters: pl.DataFrame, titles: pl.Series, abstract_keys: AbstractKeys
 ) -> dict[int, int]:
     """Clause 3: union clusters whose abstracts share a block and pass the similarity tests.
 
@@ -206,14 +206,12 @@ def _revised_title_roots(
         return {}
     members = sorted({c for block in blocks for c in block})
     words = pl.col("title").str.to_lowercase().str.replace_all(r"[\W_]+", " ")
+    head_records = frame.join(
+        clusters.filter(pl.col("cluster").is_in(members)).select("title_key", "head", "cluster"),
+        on=["title_key", "head"],
+    ).filter(pl.col("a_hash") == pl.col("head"))
     heads = (
-        frame.join(
-            clusters.filter(pl.col("cluster").is_in(members)).select(
-                "title_key", "head", "cluster"
-            ),
-            on=["title_key", "head"],
-        )
-        .filter(pl.col("a_hash") == pl.col("head"))
+        head_records.with_columns(titles.gather(head_records["_record"]).alias("title"))
         .group_by("cluster")
         .agg(pl.col("title").min(), pl.col("_record").min())
         .with_columns(words.alias("words"))
@@ -268,11 +266,17 @@ def deduplicate(keys: pl.DataFrame, abstract_keys: AbstractKeys | None = None) -
     fields (author_count, published_date, date_text, year_source, upvotes, captured_on).
     The abstracts themselves are looked up through `abstract_keys` only where hashes cannot
     decide; by default they come from the frame's own `abstract_key` column.
+
+    Clustering runs on the hash columns alone, and the per-record answer is attached to
+    `keys` without copying it: at a million records the key frame is the biggest thing the
+    build holds.
     """
     if abstract_keys is None:
         column = keys["abstract_key"]
         abstract_keys = column.gather
-    frame = keys.with_row_index("_record")
+    frame = keys.select("title_key", "a_hash", "prefix_hash", "suffix_hash").with_row_index(
+        "_record"
+    )
     frame = _with_heads(frame, abstract_keys)
     is_head = pl.col("a_hash") == pl.col("head")
     clusters = (
@@ -284,18 +288,26 @@ def deduplicate(keys: pl.DataFrame, abstract_keys: AbstractKeys | None = None) -
         .sort("title_key", "head", nulls_last=True)
         .with_row_index("cluster")
     )
-    roots = _revised_title_roots(frame, clusters, abstract_keys)
+    roots = _revised_title_roots(frame, clusters, keys["title"], abstract_keys)
     clusters = clusters.with_columns(
         pl.col("cluster")
         .replace_strict(roots, default=pl.col("cluster"), return_dtype=pl.UInt32)
         .alias("paper")
     )
-    records = frame.join(
-        clusters.select("title_key", "head", "paper"),
-        on=["title_key", "head"],
-        how="left",
-        nulls_equal=True,
+    paper_of_record = (
+        frame.select("_record", "title_key", "head")
+        .join(
+            clusters.select("title_key", "head", "paper"),
+            on=["title_key", "head"],
+            how="left",
+            nulls_equal=True,
+        )
+        .sort("_record")["paper"]
     )
+    del frame
+    records = keys.with_columns(
+        paper_of_record, pl.int_range(pl.len(), dtype=pl.UInt32).alias("_record")
+    ).lazy()
     latest_first = pl.col("captured_on").fill_null(pl.date(1, 1, 1))
     # The record whose abstract the paper keeps: the longest (ties: smallest record id).
     representative = (
@@ -318,10 +330,15 @@ def deduplicate(keys: pl.DataFrame, abstract_keys: AbstractKeys | None = None) -
             pl.col("record_id").min().alias("min_record_id"),
         )
         .sort("paper")
+        .collect(engine="streaming")
     )
     papers = papers.with_columns(_paper_ids(papers, abstract_keys))
-    id_of_paper = papers.select("paper", "paper_id")
-    records = records.join(id_of_paper, on="paper", how="left")
+    record_paper_ids = (
+        paper_of_record.to_frame()
+        .join(papers.select("paper", "paper_id"), on="paper", how="left", maintain_order="left")
+        .get_column("paper_id")
+    )
+    records = records.with_columns(record_paper_ids)
 
     authors = (
         records.filter(pl.col("author_count").is_not_null())
@@ -331,6 +348,7 @@ def deduplicate(keys: pl.DataFrame, abstract_keys: AbstractKeys | None = None) -
             .sort_by([latest_first, "author_count"], descending=[True, True])
             .first()
         )
+        .collect()
     )
     year_rank = pl.col("year_source").replace_strict(_YEAR_SOURCE_RANK, return_dtype=pl.Int8)
     date_order = [year_rank, latest_first, "published_date", "date_text"]
@@ -342,6 +360,7 @@ def deduplicate(keys: pl.DataFrame, abstract_keys: AbstractKeys | None = None) -
             pl.col(c).sort_by(date_order, descending=date_desc).first()
             for c in ("published_date", "date_text", "year_source")
         )
+        .collect()
     )
     return Deduplicated(
         papers=papers.select(
@@ -349,5 +368,5 @@ def deduplicate(keys: pl.DataFrame, abstract_keys: AbstractKeys | None = None) -
         ),
         authors=authors,
         dates=dates,
-        record_paper_ids=records.sort("_record")["paper_id"],
+        record_paper_ids=record_paper_ids,
     )

@@ -530,28 +530,40 @@ def _collect(
 KEY_COLUMNS = [c for c in RECORD_COLUMNS if c not in ("abstract", "abstract_key")]
 
 
-def key_frame(entries: list[FileEntry], store: RecordStore) -> pl.DataFrame:
-    """Every record without its abstract, plus the file it came from: what dedupe needs."""
-    stored = [e for e in entries if e.record_count]
-    files = pl.DataFrame(
-        {
-            "source_file": [e.source_file for e in stored],
-            "source_sha256": [e.source_sha256 for e in stored],
-            "dump_format": [e.dump_format for e in stored],
-            "captured_on": [e.captured_on for e in stored],
-        },
-        schema={
-            "source_file": pl.String,
-            "source_sha256": pl.String,
-            "dump_format": pl.String,
-            "captured_on": pl.Date,
-        },
+_FILE_COLUMNS = {
+    "source_file": pl.String,
+    "source_sha256": pl.String,
+    "dump_format": pl.String,
+    "captured_on": pl.Date,
+}
+
+
+def _files_frame(entries: list[FileEntry]) -> pl.DataFrame:
+    """One row per dump with records: what its sources rows say about where they came from."""
+    return pl.DataFrame(
+        {name: [getattr(e, name) for e in entries] for name in _FILE_COLUMNS},
+        schema=_FILE_COLUMNS,
     )
+
+
+def key_frame(entries: list[FileEntry], store: RecordStore) -> pl.DataFrame:
+    """Every record without its abstract, its capture date and its dump (`file`, a position
+    among the dumps with records): what dedupe needs, and the line numbers for sources."""
+    stored = [e for e in entries if e.record_count]
+    schema = {c: RECORD_COLUMNS[c] for c in KEY_COLUMNS} | {
+        "file": pl.UInt32,
+        "captured_on": pl.Date,
+    }
     if not stored:
-        return pl.DataFrame(schema={c: RECORD_COLUMNS[c] for c in KEY_COLUMNS} | files.schema)
+        return pl.DataFrame(schema=schema)
     # Two byte-identical dumps share one stored entry, so files are matched by position.
-    file_of_record = np.repeat(np.arange(len(stored)), [e.record_count for e in stored])
-    return pl.concat([store.scan(KEY_COLUMNS), files[file_of_record]], how="horizontal")
+    counts = [e.record_count for e in stored]
+    file_of_record = np.repeat(np.arange(len(stored), dtype=np.uint32), counts)
+    captured = pl.Series([e.captured_on for e in stored], dtype=pl.Date)
+    return store.scan(KEY_COLUMNS).with_columns(
+        pl.Series("file", file_of_record, dtype=pl.UInt32),
+        captured.gather(file_of_record).alias("captured_on"),
+    )
 
 
 def rejects_frame(entries: list[FileEntry]) -> pa.Table:
@@ -658,9 +670,16 @@ def assemble_tables(
         .select("paper_id", "url", "host", "kind", "repo")
     )
     timer("links")
-    sources = keys.select(
-        "source_file", "source_sha256", "line_start", "line_end", "dump_format", "captured_on"
-    ).with_columns(merged.record_paper_ids.alias("paper_id"))
+    files = _files_frame([e for e in entries if e.record_count])
+    sources = pl.concat(
+        [
+            keys.select("line_start", "line_end"),
+            files[keys["file"].to_numpy()],
+            merged.record_paper_ids.alias("paper_id").to_frame(),
+        ],
+        how="horizontal",
+    )
+    del keys
     frames = {"authors": merged.authors, "dates": merged.dates, "links": links, "sources": sources}
     tables: dict[str, pa.Table | PapersTable] = {
         name: conform(
