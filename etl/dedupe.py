@@ -35,6 +35,8 @@ from etl import config
 from etl.normalize import stable_id
 
 ID_ABSTRACT_CHARS = 100
+# Blocks up to this many titles are compared pair by pair, bigger ones with rapidfuzz's cdist.
+_PAIRWISE_MAX_BLOCK = 12
 _YEAR_SOURCE_RANK = {"explicit": 0, "capture_date": 1, "inferred": 2}
 
 
@@ -172,11 +174,15 @@ def _similar_title_pairs(words: list[str], keys: list[str]) -> list[tuple[int, i
     (`words`: lower-case words; `keys`: without spaces).
     """
     cutoff = config.REVISED_TITLE_MIN_SIMILARITY
-    if len(words) == 2:
-        similar = fuzz.token_set_ratio(words[0], words[1], score_cutoff=cutoff) or fuzz.ratio(
-            keys[0], keys[1], score_cutoff=cutoff
-        )
-        return [(0, 1)] if similar else []
+    if len(words) <= _PAIRWISE_MAX_BLOCK:
+        # Most blocks are a few titles: one call per pair beats cdist's set-up cost.
+        return [
+            (i, j)
+            for i in range(len(words))
+            for j in range(i + 1, len(words))
+            if fuzz.token_set_ratio(words[i], words[j], score_cutoff=cutoff)
+            or fuzz.ratio(keys[i], keys[j], score_cutoff=cutoff)
+        ]
     by_words = process.cdist(words, words, scorer=fuzz.token_set_ratio, score_cutoff=cutoff)
     by_keys = process.cdist(keys, keys, scorer=fuzz.ratio, score_cutoff=cutoff)
     similar_pairs = np.triu((by_words > 0) | (by_keys > 0), k=1)

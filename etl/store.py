@@ -185,10 +185,15 @@ class RecordStore:
 
     def take(self, position: int, column: str, local: pl.Series) -> pl.Series:
         """One column of one dump at local row numbers, in the order asked."""
-        rows = local.to_numpy().astype(np.int64)
-        order = np.argsort(rows, kind="stable")
-        pieces = [values for _, _, values in self.take_windows(position, column, rows[order])]
-        values = pl.Series(column, pa.chunked_array(pieces, type=self._type(position, column)))
+        rows = local.to_numpy()
+        order = None if _ascending(rows) else np.argsort(rows, kind="stable")
+        wanted = rows if order is None else rows[order]
+        pieces = [values for _, _, values in self.take_windows(position, column, wanted)]
+        if not pieces:
+            return pl.Series(column, pa.array([], type=self._type(position, column)))
+        values = pl.Series(column, pa.chunked_array(pieces))
+        if order is None:
+            return values
         return values.gather(pl.Series(np.argsort(order, kind="stable"), dtype=pl.UInt32))
 
     def take_windows(
@@ -197,14 +202,19 @@ class RecordStore:
         """One column of one dump at local row numbers `rows` (ascending), in pieces:
         (low, high, the values of rows[low:high]).
 
-        Memory-mapped: only the pages of the rows taken are read. The dump is mapped a window
-        of its batches at a time, each window released before the next, so that taking from
-        a big dump never holds all of it.
+        Memory-mapped: only the pages of the rows taken are read. A dump of many batches (a
+        big dump, stored a page at a time) is mapped a window of batches at a time, each
+        window released before the next, so that taking never holds a whole big dump.
         """
+        if len(rows) == 0:
+            return
         path = str(self.entries[position].records_path)
         with pa.memory_map(path) as source:
             reader = pa.ipc.open_file(source)
             index = reader.schema.get_field_index(column)
+            if reader.num_record_batches == 1:
+                yield 0, len(rows), reader.get_batch(0).column(index).take(pa.array(rows))
+                return
             kind = reader.schema.field(index).type
             sizes = [
                 (batch.num_rows, batch.column(index).nbytes)
@@ -250,3 +260,7 @@ def _windows(sizes: list[tuple[int, int]], limit: int) -> Iterator[tuple[int, in
         size += nbytes
     if sizes:
         yield first, len(sizes), row_start, row
+
+
+def _ascending(rows: np.ndarray) -> bool:
+    return bool(np.all(rows[1:] >= rows[:-1]))

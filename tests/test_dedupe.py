@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
+from hypothesis import given
+from hypothesis import strategies as st
 
 from etl.dedupe import deduplicate
 from etl.fastparse import RAW_RECORD_SCHEMA
@@ -243,3 +245,32 @@ def test_revised_title_matches_across_hyphen_and_spacing_variants():
         )
         == 1
     )
+
+
+_TITLE_WORDS = ["deep", "learning", "vision", "language", "model", "models", "scaling", "laws"]
+
+
+@given(
+    st.lists(
+        st.lists(st.sampled_from(_TITLE_WORDS), min_size=1, max_size=5).map(" ".join),
+        min_size=2,
+        max_size=30,
+    )
+)
+def test_title_pairs_are_the_same_by_pairs_or_by_cdist(titles: list[str]) -> None:
+    """Small blocks are compared pair by pair, big ones with cdist: the pairs are the same."""
+    from rapidfuzz import fuzz
+
+    from etl import config
+    from etl.dedupe import _similar_title_pairs
+
+    keys = [t.replace(" ", "") for t in titles]
+    cutoff = config.REVISED_TITLE_MIN_SIMILARITY
+    expected = [
+        (i, j)
+        for i in range(len(titles))
+        for j in range(i + 1, len(titles))
+        if fuzz.token_set_ratio(titles[i], titles[j]) >= cutoff
+        or fuzz.ratio(keys[i], keys[j]) >= cutoff
+    ]
+    assert _similar_title_pairs(titles, keys) == expected
