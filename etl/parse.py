@@ -406,10 +406,27 @@ def page_starts(lines: list[str]) -> list[int]:
     chrome resets the parser (no record or footer spans it), so pages parse independently.
     Anything before the first chrome belongs to the first page.
     """
-    finder = PageFinder()
-    for line in lines:
-        finder.feed(line)
-    return finder.starts
+    marks = [index for index, line in enumerate(lines) if line.startswith(_PAGE_MARK)]
+    if not marks:
+        return [0]
+    # The state `PageFinder` keeps, computed only around the marks (a dump is mostly lines
+    # between them): a mark starts a page when boilerplate came before it (the first
+    # boilerplate line, or the previous mark) and content came since.
+    starts = [0]
+    first_boilerplate = next((i for i in range(marks[0]) if lines[i] in _BOILERPLATE_LINES), None)
+    for number, mark in enumerate(marks):
+        header = marks[number - 1] if number else first_boilerplate
+        if header is None or not any(_is_content(line) for line in lines[header + 1 : mark]):
+            continue
+        start = mark
+        while start > 0 and (not lines[start - 1] or lines[start - 1] in _BOILERPLATE_LINES):
+            start -= 1
+        starts.append(start)
+    return starts
+
+
+def _is_content(line: str) -> bool:
+    return bool(line) and line not in _BOILERPLATE_LINES and not line.startswith(_PAGE_MARK)
 
 
 class PageFinder:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import os
 import pickle
 from collections.abc import Iterator
@@ -67,7 +68,10 @@ class EntryWriter:
         self._suffix = f".tmp{os.getpid()}"
         self._count = 0
         stem.parent.mkdir(parents=True, exist_ok=True)
-        self._schemas = (_arrow_schema(records_schema), _arrow_schema(LINK_ROW_SCHEMA))
+        self._schemas = (
+            _arrow_schema(tuple(records_schema.items())),
+            _arrow_schema(tuple(LINK_ROW_SCHEMA.items())),
+        )
         paths = (self.stored.records_path, self.stored.links_path)
         self._writers = [
             pa.ipc.new_file(str(self._temporary(path)), schema)
@@ -89,7 +93,8 @@ class EntryWriter:
         for writer, schema, frame in zip(
             self._writers, self._schemas, (records, links), strict=True
         ):
-            writer.write_table(frame.to_arrow(compat_level=pl.CompatLevel.oldest()).cast(schema))
+            table = frame.to_arrow(compat_level=pl.CompatLevel.oldest())
+            writer.write_table(table if table.schema.equals(schema) else table.cast(schema))
         self._count += records.height
 
     def close(self, meta: object) -> StoredRecords:
@@ -112,9 +117,11 @@ class EntryWriter:
             self._temporary(path).unlink(missing_ok=True)
 
 
-def _arrow_schema(columns: dict[str, pl.DataType]) -> pa.Schema:
+@functools.cache
+def _arrow_schema(columns: tuple[tuple[str, pl.DataType], ...]) -> pa.Schema:
     # Oldest compat level: plain (large) strings, which pyarrow can take rows from.
-    return pl.DataFrame(schema=columns).to_arrow(compat_level=pl.CompatLevel.oldest()).schema
+    frame = pl.DataFrame(schema=dict(columns))
+    return frame.to_arrow(compat_level=pl.CompatLevel.oldest()).schema
 
 
 def save(stem: Path, records: pl.DataFrame, links: pl.DataFrame, meta: object) -> StoredRecords:

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from etl import config
-from etl.parse import PAGE_BOILERPLATE, page_starts
+from etl.parse import PAGE_BOILERPLATE, PageFinder, page_starts
 from etl.pipeline import FileEntry, _parse_path
 from etl.store import StoredRecords
 from etl.stream import plan_pages, read_pages
@@ -48,8 +48,11 @@ def reference_page_starts(lines: list[str]) -> list[int]:
 @given(
     st.lists(st.sampled_from(["", "A title", "new", "Subscribe", MARK, MARK + " x"]), max_size=40)
 )
-def test_page_finder_agrees_with_the_whole_list_algorithm(lines: list[str]) -> None:
-    assert page_starts(lines) == reference_page_starts(lines)
+def test_page_starts_agree_with_the_first_algorithm(lines: list[str]) -> None:
+    finder = PageFinder()
+    for line in lines:
+        finder.feed(line)
+    assert page_starts(lines) == finder.starts == reference_page_starts(lines)
 
 
 def _parse_both(
