@@ -222,22 +222,27 @@ class RecordStore:
             if reader.num_record_batches == 1:
                 yield 0, len(rows), reader.get_batch(0).column(index).take(pa.array(rows))
                 return
-            kind = reader.schema.field(index).type
             sizes = [
                 (batch.num_rows, batch.column(index).nbytes)
                 for batch in map(reader.get_batch, range(reader.num_record_batches))
             ]
+        starts = np.cumsum([0] + [count for count, _ in sizes])
         for first, last, row_start, row_end in _windows(sizes, _TAKE_WINDOW_BYTES):
             low, high = (int(i) for i in np.searchsorted(rows, [row_start, row_end]))
             if low == high:
                 continue
+            # Batch by batch: a take over a chunked array would first copy the whole window.
+            bounds = np.searchsorted(rows, starts[first : last + 1])
             with pa.memory_map(path) as source:
                 reader = pa.ipc.open_file(source)
-                chunks = [reader.get_batch(i).column(index) for i in range(first, last)]
-                taken = pa.chunked_array(chunks, type=kind).take(
-                    pa.array(rows[low:high] - row_start)
-                )
-                yield low, high, taken.combine_chunks()
+                pieces = [
+                    reader.get_batch(batch)
+                    .column(index)
+                    .take(pa.array(rows[bounds[i] : bounds[i + 1]] - starts[batch]))
+                    for i, batch in enumerate(range(first, last))
+                    if bounds[i] < bounds[i + 1]
+                ]
+                yield low, high, pa.concat_arrays(pieces)
 
     def _type(self, position: int, column: str) -> pa.DataType:
         with pa.memory_map(str(self.entries[position].records_path)) as source:

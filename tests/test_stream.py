@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -17,7 +19,7 @@ from etl.parse import PAGE_BOILERPLATE, PageFinder, page_starts
 from etl.pipeline import FileEntry, _parse_path
 from etl.store import StoredRecords
 from etl.stream import plan_pages, read_pages
-from tests.conftest import COMPACT_SEED, SEARCH_SEED
+from tests.conftest import COMPACT_SEED, PROJECT_ROOT, SEARCH_SEED
 
 # Each ending with a newline, so that pasting them one after another glues no lines.
 SEARCH = SEARCH_SEED.read_text(encoding="utf-8").rstrip("\n") + "\n"
@@ -192,3 +194,47 @@ def test_a_partial_entry_is_not_reused(tmp_path: Path, monkeypatch: pytest.Monke
     again, cached = _parse_path((path, "big.txt", None, tmp_path / "store"))
     assert not cached
     assert again.record_count == entry.record_count == 90
+
+
+# The build in a fresh interpreter, set up as the CLI sets it up (etl.cli first), parsing
+# in that process; its high-water mark is read from /proc: a forked child's rusage would
+# start from this (big) test process's.
+_MEASURED_BUILD = """
+import sys
+import etl.cli
+import etl
+outcome = etl.build(sys.argv[1], sys.argv[2], validate=False, jobs=1)
+assert outcome.exit_code == 0, outcome.message
+with open("/proc/self/status") as status:
+    print(next(line for line in status if line.startswith("VmHWM:")).split()[1])
+"""
+
+
+def _peak_rss_of_build(raw: Path, out: Path) -> int:
+    """Peak RSS in bytes of a build of `raw`, parse included."""
+    command = [sys.executable, "-c", _MEASURED_BUILD, str(raw), str(out)]
+    done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
+    return int(done.stdout.split()[-1]) * 1024
+
+
+@pytest.mark.slow
+def test_building_one_big_dump_holds_a_page_at_a_time(tmp_path: Path) -> None:
+    """One 64 MiB dump of pasted pages costs little more memory than a 1 MiB one.
+
+    Read whole, the dump costs several times its size (its bytes, text, lines and record
+    frames): measured here, 363 MiB more than the small one. Read a page at a time, what
+    grows with it is the key columns and the pages of the record store that are mapped:
+    92 MiB more.
+    """
+    page = SEARCH
+    peaks = {}
+    for name, pages in (("small", 25), ("big", 64 * 2**20 // len(page.encode()))):
+        raw = tmp_path / name / "raw"
+        raw.mkdir(parents=True)
+        (raw / "pasted.txt").write_text(page * pages, encoding="utf-8")
+        assert (raw / "pasted.txt").stat().st_size > (
+            config.STREAM_DUMP_BYTES if name == "big" else 0
+        )
+        peaks[name] = _peak_rss_of_build(raw, tmp_path / name / "out")
+    big_dump = (tmp_path / "big" / "raw" / "pasted.txt").stat().st_size
+    assert peaks["big"] - peaks["small"] < 3 * big_dump, peaks
