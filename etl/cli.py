@@ -60,6 +60,9 @@ def validate(
 ) -> None:
     """Run every Great Expectations suite in expectations/ on the tables."""
     from etl.validate import run_validate_command
+    from etl.write import recover_for_reading
+
+    recover_for_reading(data)
 
     raise typer.Exit(run_validate_command(data))
 
@@ -76,6 +79,9 @@ def publish(
 ) -> None:
     """Validate, stage the Hub layout and (with --repo-id) upload it."""
     from etl.publish import run_publish_command
+    from etl.write import recover_for_reading
+
+    recover_for_reading(data)
 
     raise typer.Exit(
         run_publish_command(stage, repo_id=repo_id, private=private, dry_run=dry_run, data=data)
@@ -105,6 +111,9 @@ def query(
 ) -> None:
     """Run SQL against the tables with DuckDB."""
     from etl.query import run_query_command
+    from etl.write import recover_for_reading
+
+    recover_for_reading(data)
 
     raise typer.Exit(run_query_command(sql, data=data, output_format=format.value))
 

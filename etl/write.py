@@ -87,6 +87,18 @@ def recover(out_dir: Path) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
+def recover_for_reading(out_dir: Path) -> None:
+    """Before reading out_dir: put back tables a build killed mid-swap left parked.
+
+    Only when out_dir is missing and a parked folder exists, and only if no build holds the
+    lock (a running build recovers by itself); otherwise reading goes on as it is.
+    """
+    if out_dir.exists() or not _siblings(out_dir, _OLD_MARK):
+        return
+    with contextlib.suppress(OutputError), output_lock(out_dir):
+        recover(out_dir)
+
+
 @contextlib.contextmanager
 def output_lock(out_dir: Path) -> Iterator[None]:
     """One build per output folder at a time; a second one fails at once."""

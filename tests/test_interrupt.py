@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 from etl import build, write
 from etl.cli import app
 from etl.schemas import TABLES
-from etl.write import PAUSE_ENV, recover
+from etl.write import PAUSE_ENV, recover, recover_for_reading
 from tests.conftest import COMPACT_SEED, PROJECT_ROOT, SEARCH_SEED
 
 STAGES = ["parse", *(f"write:{spec.name}" for spec in TABLES), "swap"]
@@ -158,6 +158,49 @@ def test_killed_run_leftovers_are_cleaned_by_the_next_cli_run(inputs, tmp_path):
     assert rerun.returncode == 0, stderr
     assert snapshot(out) == inputs["new"]
     assert siblings(out) == [".out.lock"]
+
+
+@pytest.mark.parametrize("command", ["validate", "query"])
+def test_readers_put_back_tables_parked_by_a_killed_swap(command, inputs, tmp_path):
+    """`validate` and `query` after a build killed between its two renames read the old
+    tables (put back), not a missing folder; the staging folder is left to the next build."""
+    out = last_good(inputs, tmp_path)
+    process = start_build(inputs["new_raw"], out, pause_at="swap")
+    wait_until_paused(process)
+    kill(process)
+    assert not out.exists()
+    args = {
+        "validate": ["validate", "--data", str(out)],
+        "query": [
+            "query",
+            "SELECT count(*) AS n FROM papers",
+            "--data",
+            str(out),
+            "--format",
+            "csv",
+        ],
+    }[command]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert snapshot(out) == inputs["old"]
+    if command == "query":
+        assert result.output.split() == ["n", "45"]
+
+
+def test_readers_leave_a_running_build_alone(inputs, tmp_path):
+    """While a build holds the lock, a reader does not touch what it has parked."""
+    out = last_good(inputs, tmp_path)
+    process = start_build(inputs["new_raw"], out, pause_at="swap")
+    try:
+        wait_until_paused(process)
+        recover_for_reading(out)
+        assert not out.exists()
+        assert snapshot(tmp_path / f".out.old-{process.pid}") == inputs["old"]
+    except BaseException:
+        kill(process)
+        raise
+    assert finish(process)[0] == 0
+    assert snapshot(out) == inputs["new"]
 
 
 def test_a_paused_build_goes_on_when_continued(inputs, tmp_path):
