@@ -58,6 +58,20 @@ def binary_kind(data: bytes) -> str | None:
     return None
 
 
+def _bomless_utf16(data: bytes) -> str | None:
+    """UTF-16 saved without a BOM, told by its NUL bytes: mostly-ASCII text in UTF-16 has
+    a NUL in every other byte, on the odd side for little-endian, the even for big."""
+    head = data[:65536]
+    if len(data) % 2 or len(head) < 4:
+        return None
+    even, odd = head[0::2], head[1::2]
+    half = len(head) // 2
+    for nuls, other, encoding in ((odd, even, "utf-16-le"), (even, odd, "utf-16-be")):
+        if nuls.count(0) > 0.9 * half and other.count(0) == 0:
+            return encoding
+    return None
+
+
 def decode_dump(data: bytes) -> DecodedDump:
     """Decode a dump's bytes, stripping any BOM."""
     for bom, encoding in _BOMS:
@@ -69,6 +83,14 @@ def decode_dump(data: bytes) -> DecodedDump:
                 return DecodedDump(
                     None, None, "undecodable_text", f"invalid {encoding} at byte offset {offset}"
                 )
+    bomless = _bomless_utf16(data)
+    if bomless is not None:
+        try:
+            text = data.decode(bomless)
+        except UnicodeDecodeError:
+            pass  # not text after all: binary_kind reports the NUL bytes
+        else:
+            return DecodedDump(text, bomless, note=f"no byte order mark; decoded as {bomless}")
     kind = binary_kind(data)
     if kind is not None:
         return DecodedDump(None, None, "binary_file", f"binary content ({kind})")

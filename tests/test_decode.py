@@ -50,3 +50,16 @@ def test_broken_utf16_reports_the_byte_offset():
     decoded = decode_dump(codecs.BOM_UTF16_LE + "ab".encode("utf-16-le") + b"\x00\xd8")
     assert decoded.error == "undecodable_text"
     assert decoded.message == "invalid utf-16-le at byte offset 6"
+
+
+def test_utf16_without_bom_is_decoded_and_noted():
+    text = "Title\n\nAn abstract about caf\u00e9s.\n"
+    for encoding in ("utf-16-le", "utf-16-be"):
+        decoded = decode_dump(text.encode(encoding))
+        assert decoded.text == text
+        assert decoded.note == f"no byte order mark; decoded as {encoding}"
+
+
+def test_nul_bytes_that_are_not_utf16_are_still_binary():
+    assert decode_dump(b"a\x00b\x00\x00\xd8").message == "binary content (NUL bytes)"
+    assert decode_dump(b"ab\x00\x00cd\x00\x00").message == "binary content (NUL bytes)"
