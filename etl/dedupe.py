@@ -24,7 +24,7 @@ its abstract: stable across runs, input order and unrelated dumps.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,8 +35,10 @@ from etl import config
 from etl.normalize import stable_id
 
 ID_ABSTRACT_CHARS = 100
-# Blocks up to this many titles are compared pair by pair, bigger ones with rapidfuzz's cdist.
-_PAIRWISE_MAX_BLOCK = 12
+# Pairs of blocks up to this many titles are scored together, 65,536 at a time; a bigger
+# block (rare: many abstracts sharing an opening) is scored as a matrix, so pairs stay few.
+_BATCHED_MAX_BLOCK = 200
+_PAIR_BATCH = 1 << 16
 _YEAR_SOURCE_RANK = {"explicit": 0, "capture_date": 1, "inferred": 2}
 
 
@@ -165,28 +167,103 @@ def _with_heads(frame: pl.DataFrame, abstract_keys: AbstractKeys) -> pl.DataFram
     )
 
 
-def _similar_title_pairs(words: list[str], keys: list[str]) -> list[tuple[int, int]]:
-    """Index pairs of one block's titles that are very similar (clause 3's test on titles).
+def _block_pairs(blocks: list[list[int]]) -> np.ndarray:
+    """Every pair of members that share a block, once, encoded `a << 32 | b` with a < b.
+
+    Blocks are sorted lists of distinct indices; blocks of one size are expanded together.
+    """
+    by_size: dict[int, list[list[int]]] = defaultdict(list)
+    for block in blocks:
+        by_size[len(block)].append(block)
+    codes = [np.empty(0, dtype=np.uint64)]
+    for size, same in by_size.items():
+        members = np.asarray(same, dtype=np.uint64)
+        first, second = np.triu_indices(size, k=1)
+        codes.append(((members[:, first] << np.uint64(32)) | members[:, second]).ravel())
+    return _sorted_unique(np.concatenate(codes))
+
+
+def _sorted_unique(codes: np.ndarray) -> np.ndarray:
+    codes = np.sort(codes)
+    return codes[np.concatenate(([True], codes[1:] != codes[:-1]))] if len(codes) else codes
+
+
+def _similar_by_rows(
+    firsts: np.ndarray, seconds: np.ndarray, words: np.ndarray, keys: np.ndarray
+) -> np.ndarray:
+    """Which of the pairs (firsts[k], seconds[k]) pass the title test; on both cores."""
+    cutoff = config.REVISED_TITLE_MIN_SIMILARITY
+    similar = np.zeros(len(firsts), dtype=bool)
+    for low in range(0, len(firsts), _PAIR_BATCH):
+        a, b = firsts[low : low + _PAIR_BATCH], seconds[low : low + _PAIR_BATCH]
+        by_words = process.cpdist(
+            words[a].tolist(),
+            words[b].tolist(),
+            scorer=fuzz.token_set_ratio,
+            score_cutoff=cutoff,
+            dtype=np.uint8,
+            workers=-1,
+        )
+        passed = by_words > 0
+        rest = np.flatnonzero(~passed)
+        by_keys = process.cpdist(
+            keys[a[rest]].tolist(),
+            keys[b[rest]].tolist(),
+            scorer=fuzz.ratio,
+            score_cutoff=cutoff,
+            dtype=np.uint8,
+            workers=-1,
+        )
+        passed[rest[by_keys > 0]] = True
+        similar[low : low + len(a)] = passed
+    return similar
+
+
+def _similar_in_matrix(block: list[int], words: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """The title test on one big block as two score matrices: its pairs never all exist."""
+    cutoff = config.REVISED_TITLE_MIN_SIMILARITY
+    members = np.asarray(block, dtype=np.int64)
+    options = {"score_cutoff": cutoff, "dtype": np.uint8, "workers": -1}
+    block_words, block_keys = words[members].tolist(), keys[members].tolist()
+    by_words = process.cdist(block_words, block_words, scorer=fuzz.token_set_ratio, **options)
+    by_keys = process.cdist(block_keys, block_keys, scorer=fuzz.ratio, **options)
+    first, second = np.nonzero(np.triu((by_words > 0) | (by_keys > 0), k=1))
+    return (members[first].astype(np.uint64) << np.uint64(32)) | members[second].astype(np.uint64)
+
+
+def _similar_title_pairs(
+    blocks: list[list[int]],
+    words: Sequence[str],
+    keys: Sequence[str],
+    max_batched_block: int = _BATCHED_MAX_BLOCK,
+) -> list[tuple[int, int]]:
+    """Pairs (i, j), i < j, sharing a block, whose titles are very similar (clause 3's test).
 
     Similar means a rapidfuzz token-set ratio of the lower-cased words, or a plain ratio of
     the same without spaces, of at least REVISED_TITLE_MIN_SIMILARITY; folding first makes
-    `Vision-Language` and `Vision Language` the same words. Takes the titles already folded
-    (`words`: lower-case words; `keys`: without spaces).
+    `Vision-Language` and `Vision Language` the same words. `blocks` are sorted lists of
+    indices into `words` (the folded titles) and `keys` (the same without spaces); `None`
+    stands for an index no block uses. A pair in several blocks is scored once.
     """
-    cutoff = config.REVISED_TITLE_MIN_SIMILARITY
-    if len(words) <= _PAIRWISE_MAX_BLOCK:
-        # Most blocks are a few titles: one call per pair beats cdist's set-up cost.
-        return [
-            (i, j)
-            for i in range(len(words))
-            for j in range(i + 1, len(words))
-            if fuzz.token_set_ratio(words[i], words[j], score_cutoff=cutoff)
-            or fuzz.ratio(keys[i], keys[j], score_cutoff=cutoff)
-        ]
-    by_words = process.cdist(words, words, scorer=fuzz.token_set_ratio, score_cutoff=cutoff)
-    by_keys = process.cdist(keys, keys, scorer=fuzz.ratio, score_cutoff=cutoff)
-    similar_pairs = np.triu((by_words > 0) | (by_keys > 0), k=1)
-    return [(int(i), int(j)) for i, j in zip(*np.nonzero(similar_pairs), strict=True)]
+    word_array = np.asarray(words, dtype=object)
+    key_array = np.asarray(keys, dtype=object)
+    codes = _block_pairs([b for b in blocks if len(b) <= max_batched_block])
+    firsts = (codes >> np.uint64(32)).astype(np.int64)
+    seconds = (codes & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    found = [codes[_similar_by_rows(firsts, seconds, word_array, key_array)]]
+    found += [
+        _similar_in_matrix(block, word_array, key_array)
+        for block in blocks
+        if len(block) > max_batched_block
+    ]
+    similar = _sorted_unique(np.concatenate(found))
+    return list(
+        zip(
+            (similar >> np.uint64(32)).tolist(),
+            (similar & np.uint64(0xFFFFFFFF)).tolist(),
+            strict=True,
+        )
+    )
 
 
 def _revised_title_roots(
@@ -224,17 +301,15 @@ def _revised_title_roots(
         .with_columns(pl.col("words").str.replace_all(" ", "", literal=True).alias("keys"))
         .sort("cluster")
     )
-    title_words = dict(zip(heads["cluster"].to_list(), heads["words"].to_list(), strict=True))
-    title_keys = dict(zip(heads["cluster"].to_list(), heads["keys"].to_list(), strict=True))
-    candidates = sorted(
-        {
-            (block[i], block[j])
-            for block in blocks
-            for i, j in _similar_title_pairs(
-                [title_words[c] for c in block], [title_keys[c] for c in block]
-            )
-        }
-    )
+    # Titles by cluster number, so that blocks index them directly.
+    size = int(heads["cluster"].max()) + 1
+    title_words: list[str | None] = [None] * size
+    title_keys: list[str | None] = [None] * size
+    for cluster, folded, key in zip(
+        heads["cluster"].to_list(), heads["words"].to_list(), heads["keys"].to_list(), strict=True
+    ):
+        title_words[cluster], title_keys[cluster] = folded, key
+    candidates = _similar_title_pairs(blocks, title_words, title_keys)
     if not candidates:
         return {}
     involved = sorted({c for pair in candidates for c in pair})

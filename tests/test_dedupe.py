@@ -250,27 +250,44 @@ def test_revised_title_matches_across_hyphen_and_spacing_variants():
 _TITLE_WORDS = ["deep", "learning", "vision", "language", "model", "models", "scaling", "laws"]
 
 
-@given(
-    st.lists(
-        st.lists(st.sampled_from(_TITLE_WORDS), min_size=1, max_size=5).map(" ".join),
-        min_size=2,
-        max_size=30,
+@st.composite
+def _titles_in_blocks(draw: st.DrawFn) -> tuple[list[str], list[list[int]]]:
+    """Titles, and blocks of them: sorted lists of distinct indices, which may overlap."""
+    titles = draw(
+        st.lists(
+            st.lists(st.sampled_from(_TITLE_WORDS), min_size=1, max_size=5).map(" ".join),
+            min_size=2,
+            max_size=30,
+        )
     )
-)
-def test_title_pairs_are_the_same_by_pairs_or_by_cdist(titles: list[str]) -> None:
-    """Small blocks are compared pair by pair, big ones with cdist: the pairs are the same."""
+    indices = st.integers(0, len(titles) - 1)
+    blocks = draw(
+        st.lists(st.sets(indices, min_size=2).map(sorted), min_size=1, max_size=4)
+    )
+    return titles, blocks
+
+
+@given(_titles_in_blocks(), st.sampled_from([2, 5, 200]))
+def test_title_pairs_are_every_similar_pair_within_a_block(
+    titles_and_blocks: tuple[list[str], list[list[int]]], max_batched_block: int
+) -> None:
+    """Batched pairs and per-block matrices find exactly the pairs a plain loop finds."""
     from rapidfuzz import fuzz
 
     from etl import config
     from etl.dedupe import _similar_title_pairs
 
+    titles, blocks = titles_and_blocks
     keys = [t.replace(" ", "") for t in titles]
     cutoff = config.REVISED_TITLE_MIN_SIMILARITY
-    expected = [
-        (i, j)
-        for i in range(len(titles))
-        for j in range(i + 1, len(titles))
-        if fuzz.token_set_ratio(titles[i], titles[j]) >= cutoff
-        or fuzz.ratio(keys[i], keys[j]) >= cutoff
-    ]
-    assert _similar_title_pairs(titles, keys) == expected
+    expected = sorted(
+        {
+            (block[i], block[j])
+            for block in blocks
+            for i in range(len(block))
+            for j in range(i + 1, len(block))
+            if fuzz.token_set_ratio(titles[block[i]], titles[block[j]]) >= cutoff
+            or fuzz.ratio(keys[block[i]], keys[block[j]]) >= cutoff
+        }
+    )
+    assert _similar_title_pairs(blocks, titles, keys, max_batched_block) == expected
