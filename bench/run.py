@@ -14,8 +14,10 @@ and checks the build's distinct paper count against the pile's expected.json.
 
     python bench/run.py [--sizes 10MB,100MB,1GB] [--work build/bench] [--skip-naive]
 
-Peak RSS is `ru_maxrss` from wait4 (the largest single process, workers included) and a
-sampled sum over the process tree (shared pages counted once per process).
+Peak RSS is `ru_maxrss` from wait4 (the largest single process, workers included), plus two
+sampled sums over the process tree: RSS (a page shared by several processes, such as the
+libraries every worker maps, counted once per process) and PSS (each shared page split among
+the processes sharing it: what the tree as a whole takes from the machine).
 Results also go to WORK/results.json, merged by size.
 """
 
@@ -55,6 +57,7 @@ class Step:
     megabytes: float | None = None  # input size the MB/s figure refers to
     max_rss_mib: float | None = None
     tree_rss_mib: float | None = None
+    tree_pss_mib: float | None = None
     stage_seconds: dict[str, float] = field(default_factory=dict)
     summary: dict[str, object] = field(default_factory=dict)
     check: str = ""  # PASS / FAIL / ERROR / info
@@ -75,13 +78,14 @@ class Step:
 
 
 class TreeRssSampler(threading.Thread):
-    """Samples the summed RSS of a process and its descendants (Linux /proc)."""
+    """Samples the summed RSS and PSS of a process and its descendants (Linux /proc)."""
 
     def __init__(self, pid: int, interval: float = 0.1) -> None:
         super().__init__(daemon=True)
         self.pid = pid
         self.interval = interval
         self.peak = 0
+        self.peak_pss = 0
         self._halt = threading.Event()
 
     def _descendants(self) -> list[int]:
@@ -97,21 +101,28 @@ class TreeRssSampler(threading.Thread):
                 continue
         return pids
 
-    def _rss(self) -> int:
-        total = 0
+    def _sample(self) -> tuple[int, int]:
+        """Summed RSS and PSS (bytes) of the tree now."""
+        rss = pss = 0
         for pid in self._descendants():
             try:
                 with open(f"/proc/{pid}/statm") as handle:
-                    total += int(handle.read().split()[1]) * PAGE_SIZE
+                    rss += int(handle.read().split()[1]) * PAGE_SIZE
+                with open(f"/proc/{pid}/smaps_rollup") as handle:
+                    for line in handle:
+                        if line.startswith("Pss:"):
+                            pss += int(line.split()[1]) * 1024
+                            break
             except (OSError, IndexError, ValueError):
                 continue
-        return total
+        return rss, pss
 
     def run(self) -> None:
         if not Path("/proc").is_dir():
             return
         while not self._halt.is_set():
-            self.peak = max(self.peak, self._rss())
+            rss, pss = self._sample()
+            self.peak, self.peak_pss = max(self.peak, rss), max(self.peak_pss, pss)
             self._halt.wait(self.interval)
 
     def stop(self) -> None:
@@ -138,6 +149,7 @@ def measure(step: Step, log_dir: Path, env: dict[str, str] | None = None) -> Ste
     proc.returncode = step.returncode = os.waitstatus_to_exitcode(status)
     step.max_rss_mib = usage.ru_maxrss / 1024  # KiB on Linux
     step.tree_rss_mib = sampler.peak / 2**20 if sampler.peak else None
+    step.tree_pss_mib = sampler.peak_pss / 2**20 if sampler.peak_pss else None
     if not step.ok:
         tail = (log_dir / f"{slug}.err").read_text(errors="replace").strip().splitlines()[-3:]
         step.note = f"exit {step.returncode}: " + " | ".join(tail)[-300:]
@@ -324,11 +336,15 @@ def _fmt(value: float | None, spec: str) -> str:
 def print_table(result: dict) -> None:
     print(f"\n== {result['label']}: {result['bytes'] / 1e6:,.1f} MB in {result['files']} files, "
           f"{result['raw_records']:,} records, {result['distinct_papers']:,} distinct papers")
-    print(f"{'step':<13}{'seconds':>9}{'MB/s':>9}{'RSS MiB':>9}{'tree MiB':>10}  check / note")
+    print(
+        f"{'step':<13}{'seconds':>9}{'MB/s':>9}{'RSS MiB':>9}{'tree MiB':>10}{'tree PSS':>10}"
+        "  check / note"
+    )
     for step in result["_steps"]:
         status = step.check or ("ok" if step.ok else "ERROR")
         print(f"{step.name:<13}{_fmt(step.seconds, '.2f'):>9}{_fmt(step.mb_per_s, '.1f'):>9}"
-              f"{_fmt(step.max_rss_mib, '.0f'):>9}{_fmt(step.tree_rss_mib, '.0f'):>10}  "
+              f"{_fmt(step.max_rss_mib, '.0f'):>9}{_fmt(step.tree_rss_mib, '.0f'):>10}"
+              f"{_fmt(step.tree_pss_mib, '.0f'):>10}  "
               f"{status} {step.note}".rstrip())
         for stage, seconds in step.stage_seconds.items():
             print(f"  {stage:<11}{seconds:>9.2f}")

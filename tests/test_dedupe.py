@@ -261,9 +261,7 @@ def _titles_in_blocks(draw: st.DrawFn) -> tuple[list[str], list[list[int]]]:
         )
     )
     indices = st.integers(0, len(titles) - 1)
-    blocks = draw(
-        st.lists(st.sets(indices, min_size=2).map(sorted), min_size=1, max_size=4)
-    )
+    blocks = draw(st.lists(st.sets(indices, min_size=2).map(sorted), min_size=1, max_size=4))
     return titles, blocks
 
 
