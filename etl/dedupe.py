@@ -167,8 +167,24 @@ def _with_heads(frame: pl.DataFrame, abstract_keys: AbstractKeys) -> pl.DataFram
     )
 
 
+def _pair_codes(firsts: np.ndarray, seconds: np.ndarray) -> np.ndarray:
+    """Index pairs as one sortable number each: `first << 32 | second`."""
+    return (firsts.astype(np.uint64) << np.uint64(32)) | seconds.astype(np.uint64)
+
+
+def _pair_halves(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    firsts = codes >> np.uint64(32)
+    seconds = codes & np.uint64(0xFFFFFFFF)
+    return firsts.astype(np.int64), seconds.astype(np.int64)
+
+
+def _sorted_unique(codes: np.ndarray) -> np.ndarray:
+    codes = np.sort(codes)
+    return codes[np.concatenate(([True], codes[1:] != codes[:-1]))] if len(codes) else codes
+
+
 def _block_pairs(blocks: list[list[int]]) -> np.ndarray:
-    """Every pair of members that share a block, once, encoded `a << 32 | b` with a < b.
+    """Every pair of members that share a block, once, as sorted pair codes (a < b).
 
     Blocks are sorted lists of distinct indices; blocks of one size are expanded together.
     """
@@ -177,64 +193,56 @@ def _block_pairs(blocks: list[list[int]]) -> np.ndarray:
         by_size[len(block)].append(block)
     codes = [np.empty(0, dtype=np.uint64)]
     for size, same in by_size.items():
-        members = np.asarray(same, dtype=np.uint64)
+        members = np.asarray(same, dtype=np.int64)
         first, second = np.triu_indices(size, k=1)
-        codes.append(((members[:, first] << np.uint64(32)) | members[:, second]).ravel())
+        codes.append(_pair_codes(members[:, first], members[:, second]).ravel())
     return _sorted_unique(np.concatenate(codes))
 
 
-def _sorted_unique(codes: np.ndarray) -> np.ndarray:
-    codes = np.sort(codes)
-    return codes[np.concatenate(([True], codes[1:] != codes[:-1]))] if len(codes) else codes
+def _passing(scorer: Callable[..., float], lefts: np.ndarray, rights: np.ndarray) -> np.ndarray:
+    """Whether each (lefts[k], rights[k]) scores at least the title cutoff; on both cores."""
+    scores = process.cpdist(
+        lefts.tolist(),
+        rights.tolist(),
+        scorer=scorer,
+        score_cutoff=config.REVISED_TITLE_MIN_SIMILARITY,
+        dtype=np.uint8,
+        workers=-1,
+    )
+    return scores > 0
 
 
-def _similar_by_rows(
-    firsts: np.ndarray, seconds: np.ndarray, words: np.ndarray, keys: np.ndarray
-) -> np.ndarray:
-    """Which of the pairs (firsts[k], seconds[k]) pass the title test; on both cores."""
-    cutoff = config.REVISED_TITLE_MIN_SIMILARITY
-    similar = np.zeros(len(firsts), dtype=bool)
-    for low in range(0, len(firsts), _PAIR_BATCH):
-        a, b = firsts[low : low + _PAIR_BATCH], seconds[low : low + _PAIR_BATCH]
-        by_words = process.cpdist(
-            words[a].tolist(),
-            words[b].tolist(),
-            scorer=fuzz.token_set_ratio,
-            score_cutoff=cutoff,
-            dtype=np.uint8,
-            workers=-1,
-        )
-        passed = by_words > 0
-        rest = np.flatnonzero(~passed)
-        by_keys = process.cpdist(
-            keys[a[rest]].tolist(),
-            keys[b[rest]].tolist(),
-            scorer=fuzz.ratio,
-            score_cutoff=cutoff,
-            dtype=np.uint8,
-            workers=-1,
-        )
-        passed[rest[by_keys > 0]] = True
+def _similar_by_rows(codes: np.ndarray, words: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Which of the pairs pass the title test, scored a batch at a time."""
+    similar = np.zeros(len(codes), dtype=bool)
+    for low in range(0, len(codes), _PAIR_BATCH):
+        a, b = _pair_halves(codes[low : low + _PAIR_BATCH])
+        passed = _passing(fuzz.token_set_ratio, words[a], words[b])
+        rest = np.flatnonzero(~passed)  # only these need the second score
+        passed[rest] = _passing(fuzz.ratio, keys[a[rest]], keys[b[rest]])
         similar[low : low + len(a)] = passed
     return similar
 
 
 def _similar_in_matrix(block: list[int], words: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """The title test on one big block as two score matrices: its pairs never all exist."""
-    cutoff = config.REVISED_TITLE_MIN_SIMILARITY
     members = np.asarray(block, dtype=np.int64)
-    options = {"score_cutoff": cutoff, "dtype": np.uint8, "workers": -1}
+    options = {
+        "score_cutoff": config.REVISED_TITLE_MIN_SIMILARITY,
+        "dtype": np.uint8,
+        "workers": -1,
+    }
     block_words, block_keys = words[members].tolist(), keys[members].tolist()
     by_words = process.cdist(block_words, block_words, scorer=fuzz.token_set_ratio, **options)
     by_keys = process.cdist(block_keys, block_keys, scorer=fuzz.ratio, **options)
     first, second = np.nonzero(np.triu((by_words > 0) | (by_keys > 0), k=1))
-    return (members[first].astype(np.uint64) << np.uint64(32)) | members[second].astype(np.uint64)
+    return _pair_codes(members[first], members[second])
 
 
 def _similar_title_pairs(
     blocks: list[list[int]],
-    words: Sequence[str],
-    keys: Sequence[str],
+    words: Sequence[str | None],
+    keys: Sequence[str | None],
     max_batched_block: int = _BATCHED_MAX_BLOCK,
 ) -> list[tuple[int, int]]:
     """Pairs (i, j), i < j, sharing a block, whose titles are very similar (clause 3's test).
@@ -248,22 +256,14 @@ def _similar_title_pairs(
     word_array = np.asarray(words, dtype=object)
     key_array = np.asarray(keys, dtype=object)
     codes = _block_pairs([b for b in blocks if len(b) <= max_batched_block])
-    firsts = (codes >> np.uint64(32)).astype(np.int64)
-    seconds = (codes & np.uint64(0xFFFFFFFF)).astype(np.int64)
-    found = [codes[_similar_by_rows(firsts, seconds, word_array, key_array)]]
+    found = [codes[_similar_by_rows(codes, word_array, key_array)]]
     found += [
         _similar_in_matrix(block, word_array, key_array)
         for block in blocks
         if len(block) > max_batched_block
     ]
-    similar = _sorted_unique(np.concatenate(found))
-    return list(
-        zip(
-            (similar >> np.uint64(32)).tolist(),
-            (similar & np.uint64(0xFFFFFFFF)).tolist(),
-            strict=True,
-        )
-    )
+    firsts, seconds = _pair_halves(_sorted_unique(np.concatenate(found)))
+    return list(zip(firsts.tolist(), seconds.tolist(), strict=True))
 
 
 def _revised_title_roots(
