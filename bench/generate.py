@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
 
 # Shape of the pile.
 NEW_PAPER_RATE = 0.70  # share of records that introduce a new paper (~70% distinct)
@@ -194,6 +194,10 @@ LEADS = ("Recent advances in", "Progress in", "Current approaches to", "Most met
 LINKS_ = ("rely heavily on", "are dominated by", "increasingly build on", "typically employ",
           "have been transformed by", "still depend on")
 BUTS = ("yet", "but", "however,", "although", "while")
+CLOSING_LEADS = ("Overall,", "In short,", "Taken together,", "In summary,", "As a result,",
+                 "Beyond accuracy,", "In our experiments,")
+CLOSING_VERBS = ("improves", "speeds up", "stabilizes", "simplifies", "scales",
+                 "outperforms prior work on")
 CONDITIONS = ("distribution shift", "limited supervision", "adversarial perturbations",
               "a fixed compute budget", "partial observability", "label noise",
               "non-stationary environments", "strict latency constraints")
@@ -291,6 +295,7 @@ class Pool:
         self.revised: list[str | None] = []  # "" = revision attempted and refused
         self._title_keys: set[str] = set()
         self._openings: set[str] = set()
+        self._closings: set[str] = set()
         self._names: set[str] = set()
 
     def __len__(self) -> int:
@@ -428,6 +433,17 @@ class Pool:
                 self._openings.add(text)
                 return text
 
+    def _closing(self) -> str:
+        """A last sentence no other paper has: real abstracts end in their own words, so
+        no two papers share the closing characters that dedupe blocks abstracts on."""
+        rng, c = self.rng, self.rng.choice
+        while True:
+            text = (f"{c(CLOSING_LEADS)} the {c(NOUNS)} {c(CLOSING_VERBS)} {c(TASKS)} on "
+                    f"{c(DATASETS)} by {rng.randint(2, 40)}.{rng.randint(0, 9)} points.")
+            if text not in self._closings:
+                self._closings.add(text)
+                return text
+
     def _url_sentence(self, name: str | None) -> str:
         rng, c = self.rng, self.rng.choice
         owner = "".join(c(SYLLABLES) for _ in range(rng.randint(2, 4))) + c(("", "-lab", "ai",
@@ -459,19 +475,20 @@ class Pool:
             parts.append(intro)
             length += len(intro) + 1
         tail = self._url_sentence(name) if rng.random() < URL_ABSTRACT_RATE else None
-        budget = target - (len(tail) + 1 if tail else 0)
+        ending = [self._closing(), *([tail] if tail else [])]
+        ending_length = sum(len(e) + 1 for e in ending)
+        budget = target - ending_length
         bank = self.bank
         while True:
             sentence = bank[int(rng.random() * SENTENCE_BANK_SIZE)]
             grown = length + 1 + len(sentence)
             if grown > budget and length >= ABSTRACT_MIN:
                 break
-            if grown + (len(tail) + 1 if tail else 0) > ABSTRACT_MAX:
+            if grown + ending_length > ABSTRACT_MAX:
                 continue
             parts.append(sentence)
             length = grown
-        if tail:
-            parts.append(tail)
+        parts += ending
         return " ".join(parts)
 
     def new_paper(self, published: int) -> int:
