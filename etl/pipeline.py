@@ -17,7 +17,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -604,11 +604,22 @@ class PapersTable:
         with tempfile.TemporaryDirectory(dir=path.parent, prefix=".spill-") as spill_dir:
             spill = [Path(spill_dir) / f"{g}.arrow" for g in range(groups)]
             self._spill_abstracts(ranked, spill)
-            with write_row_groups(path, schemas.PAPERS) as writer:
+            # Arrow encodes and compresses a row group without the GIL: the next one is put
+            # together meanwhile, so both cores work and one extra row group is held.
+            with (
+                write_row_groups(path, schemas.PAPERS) as writer,
+                ThreadPoolExecutor(max_workers=1) as encoder,
+            ):
+                written: Future[None] | None = None
                 for group, spill_path in enumerate(spill):
                     rows = self.papers.slice(group * group_size, group_size)
                     abstracts = _read_spill(spill_path).sort("rank")["abstract"]
-                    writer(rows.with_columns(abstracts.alias("abstract")).to_arrow())
+                    table = rows.with_columns(abstracts.alias("abstract")).to_arrow()
+                    if written is not None:
+                        written.result()
+                    written = encoder.submit(writer, table)
+                if written is not None:
+                    written.result()
 
     def _spill_abstracts(self, ranked: pl.DataFrame, spill: list[Path]) -> None:
         """One pass over the dumps: each representative's abstract to its row group's spill."""
