@@ -185,3 +185,26 @@ def test_extra_dump_continues_the_pile(medium_pile: tuple[Path, Path], tmp_path:
         (both / path.name).write_bytes(path.read_bytes())
     records, papers, _ = _recount(both)
     assert (records, papers) == (after["raw_records_after"], after["distinct_papers_after"])
+
+
+
+def test_distinct_abstracts_have_their_own_opening_and_ending(
+    medium_pile: tuple[Path, Path],
+) -> None:
+    """As in real listings, two papers never share the first or last 120 characters of their
+    abstracts (dedupe blocks on those; v2's endings from a sentence bank made the blocks grow
+    with the pile). Copies of one paper do: a truncated copy is a prefix of the full one."""
+    pile, _ = medium_pile
+    by_opening: dict[str, set[str]] = {}
+    for path in sorted(pile.glob("*.txt")):
+        for _, abstract, *_ in naive.parse(path):
+            text = unicodedata.normalize("NFC", abstract)
+            by_opening.setdefault(text[:120], set()).add(text)
+    papers = []
+    for copies in by_opening.values():
+        longest = max(copies, key=len)
+        assert all(longest.startswith(ELLIPSIS.sub("", copy)) for copy in copies)
+        papers.append(longest)
+    endings = [abstract[-120:] for abstract in papers]
+    assert len(papers) > 1_000
+    assert len(set(endings)) == len(endings)
