@@ -36,7 +36,7 @@ from etl.normalize import stable_id
 
 ID_ABSTRACT_CHARS = 100
 # Pairs of blocks up to this many titles are scored together, 65,536 at a time; a bigger
-# block (rare: many abstracts sharing an opening) is scored as a matrix, so pairs stay few.
+# block (rare: many abstracts sharing an opening or ending) is scored as a matrix instead.
 _BATCHED_MAX_BLOCK = 200
 _PAIR_BATCH = 1 << 16
 _YEAR_SOURCE_RANK = {"explicit": 0, "capture_date": 1, "inferred": 2}
@@ -179,6 +179,7 @@ def _pair_halves(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _sorted_unique(codes: np.ndarray) -> np.ndarray:
+    """np.unique by sorting: numpy's hash-based unique took 0.5 s on a million codes."""
     codes = np.sort(codes)
     return codes[np.concatenate(([True], codes[1:] != codes[:-1]))] if len(codes) else codes
 
@@ -302,13 +303,11 @@ def _revised_title_roots(
         .sort("cluster")
     )
     # Titles by cluster number, so that blocks index them directly.
-    size = int(heads["cluster"].max()) + 1
-    title_words: list[str | None] = [None] * size
-    title_keys: list[str | None] = [None] * size
-    for cluster, folded, key in zip(
-        heads["cluster"].to_list(), heads["words"].to_list(), heads["keys"].to_list(), strict=True
-    ):
-        title_words[cluster], title_keys[cluster] = folded, key
+    numbers = heads["cluster"].to_numpy()
+    title_words = np.full(int(numbers.max()) + 1, None, dtype=object)
+    title_keys = title_words.copy()
+    title_words[numbers] = heads["words"].to_list()
+    title_keys[numbers] = heads["keys"].to_list()
     candidates = _similar_title_pairs(blocks, title_words, title_keys)
     if not candidates:
         return {}
