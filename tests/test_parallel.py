@@ -1,0 +1,75 @@
+"""Parsing in worker processes: the same tables as one process, polars on one thread each.
+
+The seeds are too small for the process pool (it starts over 4 MB of dumps), so these tests
+build a 6 MB pile from the benchmark's generator.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import multiprocessing
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from etl import build
+from etl.pipeline import _one_polars_thread_each
+from etl.schemas import TABLES
+
+BENCH_DIR = Path(__file__).resolve().parent.parent / "bench"
+
+
+@pytest.fixture(scope="module")
+def pile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    spec = importlib.util.spec_from_file_location("bench_generate", BENCH_DIR / "generate.py")
+    assert spec is not None and spec.loader is not None
+    generate = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = generate
+    spec.loader.exec_module(generate)
+    folder = tmp_path_factory.mktemp("pile")
+    expected = generate.generate(folder, 6_000_000)
+    return folder, expected
+
+
+def test_workers_build_the_same_tables_as_one_process(pile, tmp_path):
+    folder, expected = pile
+    assert sum(p.stat().st_size for p in folder.glob("*.txt")) > 4_000_000  # the pool's floor
+    outcomes = {
+        jobs: build(folder, tmp_path / f"jobs{jobs}", validate=False, jobs=jobs) for jobs in (1, 2)
+    }
+    for outcome in outcomes.values():
+        assert outcome.exit_code == 0, outcome.message
+        assert outcome.summary.papers == expected["distinct_papers"]
+        assert outcome.summary.records == expected["raw_records"]
+    for spec in TABLES:
+        one = (tmp_path / "jobs1" / spec.file_name).read_bytes()
+        two = (tmp_path / "jobs2" / spec.file_name).read_bytes()
+        assert one == two, spec.name
+
+
+def _polars_threads(_: int) -> int:
+    return pl.thread_pool_size()
+
+
+def test_workers_run_polars_on_one_thread_each(monkeypatch):
+    monkeypatch.delenv("POLARS_MAX_THREADS", raising=False)
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["etl.pipeline"])
+    with (
+        _one_polars_thread_each(),
+        ProcessPoolExecutor(max_workers=2, mp_context=context) as executor,
+    ):
+        assert os.environ["POLARS_MAX_THREADS"] == "1"
+        assert set(executor.map(_polars_threads, range(4))) == {1}
+    assert "POLARS_MAX_THREADS" not in os.environ  # this process is left as it was
+
+
+def test_a_users_polars_thread_count_is_kept(monkeypatch):
+    monkeypatch.setenv("POLARS_MAX_THREADS", "2")
+    with _one_polars_thread_each():
+        assert os.environ["POLARS_MAX_THREADS"] == "2"
+    assert os.environ["POLARS_MAX_THREADS"] == "2"
