@@ -27,6 +27,9 @@ PARQUET_ROW_GROUP_SIZE = 65_536
 # Dumps bigger than this are read, parsed and stored a page at a time (etl/stream.py), so a
 # build's memory does not grow with the size of one file.
 STREAM_DUMP_BYTES = 32 * 2**20
+# Dumps are parsed in batches of up to this many bytes: their pages share one frame, which
+# pays each column operation's fixed cost once per batch (etl/fastparse.py).
+PARSE_BATCH_BYTES = 16 * 2**20
 
 # Plausibility bounds of the data (mirrored, as data rules, in expectations/).
 MIN_AUTHOR_COUNT = 1

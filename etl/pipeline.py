@@ -12,11 +12,12 @@ import contextlib
 import csv
 import datetime as dt
 import hashlib
+import itertools
 import multiprocessing
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field, fields
@@ -30,7 +31,7 @@ import pyarrow.parquet as pq
 from etl import config, schemas
 from etl.decode import decode_dump
 from etl.dedupe import deduplicate
-from etl.fastparse import RAW_RECORD_SCHEMA, parse_regular
+from etl.fastparse import RAW_RECORD_SCHEMA, Page, parse_regular_pages
 from etl.links import link_rows
 from etl.normalize import clean_records, dump_lines
 from etl.parse import dump_years, page_starts, parse_lines
@@ -149,7 +150,7 @@ def list_dumps(raw_dir: Path) -> list[Path]:
     """The dumps of a raw folder, in a fixed order (by name).
 
     Symlinks are listed even when broken or pointing out of the folder, so that skipping
-    them is reported (see `_parse_path`) rather than silent.
+    them is reported (see `_stored_or_read`) rather than silent.
     """
     if not raw_dir.is_dir():
         raise BuildError(f"raw folder {raw_dir} does not exist")
@@ -219,25 +220,65 @@ def records_of(dump: ParsedDump) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=RAW_RECORD_SCHEMA, orient="row")
 
 
-def parse_pages(
-    lines: list[str],
-    ends_with_newline: bool,
-    captured_on: dt.date | None,
-    undecoded_bytes: bool = False,
-) -> tuple[ParsedDump, pl.DataFrame]:
-    """Parse a dump's lines, page by page when several pages were pasted into one dump."""
+def _pages_of(lines: list[str], ends_with_newline: bool, captured_on: dt.date | None) -> list[Page]:
+    """A dump's pasted pages (usually one); `Page.lines` are slices of `lines`."""
     starts = page_starts(lines)
     if len(starts) == 1:
-        return _parse_page(lines, ends_with_newline, captured_on, None, undecoded_bytes)
+        return [Page(lines, ends_with_newline, captured_on)]
     years = dump_years(lines)
-    merged = ParsedDump(dump_format=None, total_lines=len(lines))
-    frames = []
-    for start, end in zip(starts, [*starts[1:], len(lines)], strict=True):
-        last = end == len(lines)
-        page, raw = _parse_page(
-            lines[start:end], ends_with_newline or not last, captured_on, years, undecoded_bytes
+    ends = [*starts[1:], len(lines)]
+    return [
+        Page(lines[start:end], ends_with_newline or end != len(lines), captured_on, years)
+        for start, end in zip(starts, ends, strict=True)
+    ]
+
+
+def parse_pages(
+    pages: list[Page], undecoded_bytes: list[bool]
+) -> list[tuple[ParsedDump, pl.DataFrame]]:
+    """Each page by the vectorized parser when it is regular, else by the line parser.
+
+    The regular ones are parsed together (`parse_regular_pages`); a page with undecodable
+    bytes always goes to the line parser, which rejects those lines.
+    """
+    fast = [page for page, undecoded in zip(pages, undecoded_bytes, strict=True) if not undecoded]
+    regular = iter(parse_regular_pages(fast))
+    parsed = []
+    for page, undecoded in zip(pages, undecoded_bytes, strict=True):
+        found = None if undecoded else next(regular)
+        if found is not None:
+            dump = ParsedDump(
+                dump_format=found.dump_format,
+                total_lines=found.total_lines,
+                record_lines=found.record_lines,
+                boilerplate_lines=found.total_lines - found.record_lines,
+                page_date_text=found.page_date_text,
+                captured_on=found.captured_on,
+            )
+            parsed.append((dump, found.records))
+            continue
+        dump = parse_lines(
+            page.lines,
+            page.ends_with_newline,
+            page.captured_on,
+            undecoded_bytes=undecoded,
+            dump_years=page.dump_years,
         )
-        frames.append(_add_page(merged, page, raw, start))
+        parsed.append((dump, records_of(dump)))
+    return parsed
+
+
+def _merge_pages(
+    total_lines: int, pages: list[Page], parsed: list[tuple[ParsedDump, pl.DataFrame]]
+) -> tuple[ParsedDump, pl.DataFrame]:
+    """One dump's pages, parsed on their own, as the dump: counts summed, line numbers shifted."""
+    if len(parsed) == 1:
+        return parsed[0]
+    merged = ParsedDump(dump_format=None, total_lines=total_lines)
+    frames, start = [], 0
+    for page, (dump, raw) in zip(pages, parsed, strict=True):
+        frames.append(_add_page(merged, dump, raw, start))
+        start += len(page.lines)
     return merged, pl.concat(frames)
 
 
@@ -264,36 +305,22 @@ def _shifted(warning: str, offset: int) -> str:
     return warning
 
 
-def _parse_page(
-    lines: list[str],
-    ends_with_newline: bool,
-    captured_on: dt.date | None,
-    years: list[int] | None,
-    undecoded_bytes: bool,
-) -> tuple[ParsedDump, pl.DataFrame]:
-    """The vectorized parser when the page is regular, else the line parser."""
-    if not undecoded_bytes:
-        regular = parse_regular(lines, ends_with_newline, captured_on, years)
-        if regular is not None:
-            dump = ParsedDump(
-                dump_format=regular.dump_format,
-                total_lines=regular.total_lines,
-                record_lines=regular.record_lines,
-                boilerplate_lines=regular.total_lines - regular.record_lines,
-                page_date_text=regular.page_date_text,
-                captured_on=regular.captured_on,
-            )
-            return dump, regular.records
-    dump = parse_lines(
-        lines, ends_with_newline, captured_on, undecoded_bytes=undecoded_bytes, dump_years=years
-    )
-    return dump, records_of(dump)
+@dataclass
+class _DumpText:
+    """A dump decoded and cut into pages, waiting for its pages to be parsed."""
+
+    source_file: str
+    sha256: str
+    warnings: list[Warning_]
+    total_lines: int
+    pages: list[Page]
+    undecoded_bytes: bool
+    skipped: ParsedDump | None = None  # a dump with no text: its whole-file reject
 
 
-def parse_file(
-    data: bytes, source_file: str, captured_on: dt.date | None, sha256: str | None = None
-) -> FileResult:
-    """Decode, parse and clean one dump's bytes. Content problems become rejects, not errors."""
+def _dump_text(
+    data: bytes, source_file: str, captured_on: dt.date | None, sha256: str | None
+) -> _DumpText:
     sha = sha256 or hashlib.sha256(data).hexdigest()
     decoded = decode_dump(data)
     warnings: list[Warning_] = []
@@ -304,23 +331,69 @@ def parse_file(
         reason = decoded.error or "undecodable_text"
         reject = Reject(1 if line_count else 0, line_count, reason, decoded.message or "")
         warnings.append(Warning_(source_file, 0, f"{decoded.message}; file skipped"))
-        dump = ParsedDump(
+        skipped = ParsedDump(
             dump_format=None, rejects=[reject], total_lines=line_count, rejected_lines=line_count
         )
-        raw = records_of(dump)
-    else:
-        # Let go of the bytes and the text as soon as the lines exist: for a big dump each
-        # is as large as the input (the text twice, once a `•` is in it).
-        text, undecoded_bytes = decoded.text, decoded.has_undecoded_bytes
-        del data, decoded
-        lines, ends_with_newline = dump_lines(text)
-        del text
-        dump, raw = parse_pages(lines, ends_with_newline, captured_on, undecoded_bytes)
-        del lines
-        warnings.extend(_dump_warnings(source_file, dump))
-    records = prepare_records(raw)
-    account = _account(source_file, sha, dump, warnings)
-    return FileResult(**_shallow(account), records=records, links=link_rows(records["abstract"]))
+        return _DumpText(source_file, sha, warnings, line_count, [], False, skipped)
+    # Let go of the bytes and the text as soon as the lines exist: for a big dump each is as
+    # large as the input (the text twice, once a `•` is in it).
+    text, undecoded_bytes = decoded.text, decoded.has_undecoded_bytes
+    del data, decoded
+    lines, ends_with_newline = dump_lines(text)
+    del text
+    pages = _pages_of(lines, ends_with_newline, captured_on)
+    return _DumpText(source_file, sha, warnings, len(lines), pages, undecoded_bytes)
+
+
+def parse_files(
+    dumps: Sequence[tuple[bytes, str, dt.date | None, str | None]],
+) -> list[FileResult]:
+    """Decode, parse and clean dumps: (bytes, file name, capture date, SHA-256 if known).
+
+    Content problems become rejects, not errors. Several dumps at once cost less than one at
+    a time: their pages are parsed together, and their records cleaned in one frame.
+    """
+    texts = [_dump_text(*dump) for dump in dumps]
+    pages = [page for text in texts for page in text.pages]
+    undecoded = [text.undecoded_bytes for text in texts for _ in text.pages]
+    parsed = iter(parse_pages(pages, undecoded))
+    accounts, raws = [], []
+    for text in texts:
+        if text.skipped is not None:  # its one warning says so already
+            dump, raw = text.skipped, records_of(text.skipped)
+        else:
+            own = [next(parsed) for _ in text.pages]
+            dump, raw = _merge_pages(text.total_lines, text.pages, own)
+            text.warnings.extend(_dump_warnings(text.source_file, dump))
+        accounts.append(_account(text.source_file, text.sha256, dump, text.warnings))
+        raws.append(raw)
+    records = prepare_records(pl.concat(raws)) if raws else None
+    links = link_rows(records["abstract"]) if records is not None else None
+    results, first = [], 0
+    for account, raw in zip(accounts, raws, strict=True):
+        own_records = records.slice(first, raw.height)  # type: ignore[union-attr]
+        results.append(
+            FileResult(
+                **_shallow(account),
+                records=own_records,
+                links=_links_between(links, first, first + raw.height),  # type: ignore[arg-type]
+            )
+        )
+        first += raw.height
+    return results
+
+
+def _links_between(links: pl.DataFrame, first: int, end: int) -> pl.DataFrame:
+    """The link rows of records first..end-1, numbered from that slice's first record."""
+    low, high = np.searchsorted(links["record"].to_numpy(), [first, end])
+    return links.slice(int(low), int(high - low)).with_columns(pl.col("record") - first)
+
+
+def parse_file(
+    data: bytes, source_file: str, captured_on: dt.date | None, sha256: str | None = None
+) -> FileResult:
+    """Decode, parse and clean one dump's bytes (`parse_files` of one)."""
+    return parse_files([(data, source_file, captured_on, sha256)])[0]
 
 
 def parse_big_file(
@@ -338,8 +411,8 @@ def parse_big_file(
     writer = EntryWriter(stem, RECORD_COLUMNS)
     try:
         for page in read_pages(path, plan):
-            parsed, raw = _parse_page(
-                page.lines, page.ends_with_newline, captured_on, plan.years, False
+            [(parsed, raw)] = parse_pages(
+                [Page(page.lines, page.ends_with_newline, captured_on, plan.years)], [False]
             )
             records = prepare_records(_add_page(dump, parsed, raw, page.first_line))
             writer.write(records, link_rows(records["abstract"]))
@@ -435,12 +508,24 @@ def _link_out_of(path: Path) -> Path | None:
     return None if target.is_relative_to(os.path.realpath(path.parent)) else target
 
 
-def _parse_path(args: tuple[Path, str, dt.date | None, Path]) -> tuple[FileEntry, bool]:
-    """Worker entry: read, reuse the stored parse if there is one, else parse and store it.
+_ParseTask = tuple[Path, str, dt.date | None, Path]  # dump, its name, capture date, store
 
-    Returns (entry, came_from_the_store).
-    """
-    path, source_file, captured_on, store_dir = args
+
+@dataclass
+class _Unparsed:
+    """A dump read from disk that the store does not have yet."""
+
+    data: bytes
+    source_file: str
+    captured_on: dt.date | None
+    sha256: str
+    stem: Path
+
+
+def _stored_or_read(task: _ParseTask) -> tuple[FileEntry, bool] | _Unparsed:
+    """The dump's entry when it needs no parsing here (stored already, not readable, outside
+    the raw folder, or big and parsed page by page), else its bytes."""
+    path, source_file, captured_on, store_dir = task
     target = _link_out_of(path)
     if target is not None:
         reject = Reject(0, 0, "outside_raw_dir", "symlink to a file outside the raw folder")
@@ -466,17 +551,59 @@ def _parse_path(args: tuple[Path, str, dt.date | None, Path]) -> tuple[FileEntry
         if big is not None:
             return big, False
     try:
-        # Read again rather than kept from hashing: parse_file lets go of the bytes early.
-        result = parse_file(path.read_bytes(), source_file, captured_on, sha)
+        return _Unparsed(path.read_bytes(), source_file, captured_on, sha, stem)
     except OSError as exc:
         return _skipped(source_file, f"cannot read file: {exc.strerror}"), False
-    entry = _entry_of(result)
-    entry.stored = StoredRecords(stem, result.record_count)
+
+
+def _parse_paths(tasks: list[_ParseTask]) -> list[tuple[FileEntry, bool]]:
+    """Worker entry: reuse each dump's stored parse if there is one; parse the others
+    together (`parse_files`) and store an entry for each.
+
+    Returns (entry, came_from_the_store) per task, in order.
+    """
+    found = [_stored_or_read(task) for task in tasks]
+    unparsed = [item for item in found if isinstance(item, _Unparsed)]
+    results = iter(
+        parse_files([(u.data, u.source_file, u.captured_on, u.sha256) for u in unparsed])
+    )
+    del unparsed
+    outcomes = []
+    for item in found:
+        if not isinstance(item, _Unparsed):
+            outcomes.append(item)
+            continue
+        result = next(results)
+        entry = _entry_of(result)
+        entry.stored = StoredRecords(item.stem, result.record_count)  # kept in the metadata
+        try:
+            save(item.stem, result.records, result.links, entry)
+        except OSError as exc:
+            raise OutputError(
+                f"cannot write parsed records to {item.stem.parent}: {exc.strerror}"
+            ) from exc
+        outcomes.append((entry, False))
+    return outcomes
+
+
+def _size(path: Path) -> int:
     try:
-        save(stem, result.records, result.links, entry)
-    except OSError as exc:
-        raise OutputError(f"cannot write parsed records to {store_dir}: {exc.strerror}") from exc
-    return entry, False
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _batches(tasks: list[_ParseTask], sizes: list[int], limit: int) -> list[list[_ParseTask]]:
+    """Consecutive dumps grouped up to `limit` bytes (a bigger dump goes alone)."""
+    batches: list[list[_ParseTask]] = []
+    size = 0
+    for task, task_size in zip(tasks, sizes, strict=True):
+        if not batches or size + task_size > limit:
+            batches.append([])
+            size = 0
+        batches[-1].append(task)
+        size += task_size
+    return batches
 
 
 def parse_all(
@@ -486,10 +613,17 @@ def parse_all(
     store_dir: Path,
     on_file: Callable[[], None] | None = None,
 ) -> tuple[list[FileEntry], int]:
-    """Parse every dump into the record store, in parallel when it pays; input order kept."""
+    """Parse every dump into the record store, in parallel when it pays; input order kept.
+
+    Dumps go to the workers in batches of up to `config.PARSE_BATCH_BYTES` (smaller when
+    the pile is, so that each worker gets several), parsed together.
+    """
     tasks = [(p, source_name(p), captured.get(p.name), store_dir) for p in paths]
+    sizes = [_size(p) for p in paths]
     workers = min(jobs or os.cpu_count() or 1, len(paths))
-    total_bytes = sum(p.stat().st_size for p in paths if p.exists())
+    total_bytes = sum(sizes)
+    limit = max(1, min(config.PARSE_BATCH_BYTES, total_bytes // (4 * workers)))
+    batches = _batches(tasks, sizes, limit)
     if workers > 1 and total_bytes > 4_000_000:
         # Not plain fork: a process that already ran polars' thread pool can deadlock its
         # forked children. A fork server starts clean and forks workers from itself.
@@ -500,13 +634,15 @@ def parse_all(
                 _one_polars_thread_each(),
                 ProcessPoolExecutor(max_workers=workers, mp_context=context) as executor,
             ):
-                return _collect(paths, executor.map(_parse_path, tasks, chunksize=1), on_file)
+                outcomes = itertools.chain.from_iterable(executor.map(_parse_paths, batches))
+                return _collect(paths, outcomes, on_file)
         except BrokenProcessPool:
             # The fork server imports the caller's main module; a script without an
             # `if __name__ == "__main__":` guard breaks it. Parse in this process instead
             # (what the workers finished is reused from the store).
             pass
-    return _collect(paths, map(_parse_path, tasks), on_file)
+    outcomes = itertools.chain.from_iterable(map(_parse_paths, batches))
+    return _collect(paths, outcomes, on_file)
 
 
 @contextlib.contextmanager

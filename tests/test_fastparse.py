@@ -8,7 +8,7 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from etl.fastparse import parse_regular
+from etl.fastparse import Page, parse_regular, parse_regular_pages
 from etl.normalize import dump_lines
 from etl.parse import parse_dump
 from etl.pipeline import records_of
@@ -82,6 +82,13 @@ def test_the_seeds_take_the_fast_path_and_agree():
     cut=st.one_of(st.none(), st.integers(100, 200_000)),
 )
 def test_mutated_seeds_are_either_refused_or_parsed_the_same(name, captured_on, edits, cut):
+    text = mutated(name, edits, cut)
+    if not text.strip():
+        return
+    assert_agree(text, captured_on)
+
+
+def mutated(name: str, edits: list[tuple[int, str, str]], cut: int | None) -> str:
     lines = SEED_LINES[name].split("\n")
     for position, action, extra in edits:
         i = position % len(lines)
@@ -92,11 +99,60 @@ def test_mutated_seeds_are_either_refused_or_parsed_the_same(name, captured_on, 
         else:
             lines.insert(i, extra)
     text = "\n".join(lines)
-    if cut is not None:
-        text = text[:cut]
-    if not text.strip():
-        return
-    assert_agree(text, captured_on)
+    return text if cut is None else text[:cut]
+
+
+def as_fields(found):
+    if found is None:
+        return None
+    facts = (found.dump_format, found.total_lines, found.record_lines, found.page_date_text)
+    return found.records.to_dicts(), facts, found.captured_on
+
+
+EDITS = st.lists(
+    st.tuples(
+        st.integers(0, 400),
+        st.sampled_from(["drop", "dup", "insert"]),
+        st.sampled_from(EXTRA_LINES),
+    ),
+    max_size=3,
+)
+
+
+def test_seed_pages_in_one_batch_get_the_answer_each_gets_alone():
+    batch = [
+        Page(*dump_lines(text), captured_on)
+        for _ in range(2)
+        for text in SEED_LINES.values()
+        for captured_on in CAPTURES
+    ]
+    together = parse_regular_pages(batch)
+    alone = [parse_regular_pages([page])[0] for page in batch]
+    assert None in alone and any(found is not None for found in alone)
+    assert [as_fields(found) for found in together] == [as_fields(found) for found in alone]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    pages=st.lists(
+        st.tuples(
+            st.sampled_from(sorted(SEED_LINES)),
+            st.sampled_from(CAPTURES),
+            EDITS,
+            st.one_of(st.none(), st.integers(0, 30_000)),
+            st.one_of(st.none(), st.lists(st.integers(2000, 2030), max_size=2)),
+        ),
+        max_size=6,
+    )
+)
+def test_pages_parsed_together_get_the_answer_each_gets_alone(pages):
+    batch = []
+    for name, captured_on, edits, cut, years in pages:
+        lines, ends_with_newline = dump_lines(mutated(name, edits, cut))
+        batch.append(Page(lines, ends_with_newline, captured_on, years))
+    together = parse_regular_pages(batch)
+    alone = [parse_regular_pages([page])[0] for page in batch]
+    assert [as_fields(found) for found in together] == [as_fields(found) for found in alone]
 
 
 def test_irregular_dump_is_refused():

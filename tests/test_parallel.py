@@ -1,11 +1,13 @@
-"""Parsing in worker processes: the same tables as one process, polars on one thread each.
+"""Parsing in batches and in worker processes: the same answers as one dump at a time in
+one process, and polars on one thread per worker.
 
-The seeds are too small for the process pool (it starts over 4 MB of dumps), so these tests
-build a 6 MB pile from the benchmark's generator.
+The seeds are too small for the process pool (it starts over 4 MB of dumps), so the pool
+tests build a 6 MB pile from the benchmark's generator.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import multiprocessing
 import os
@@ -17,8 +19,11 @@ import polars as pl
 import pytest
 
 from etl import build
-from etl.pipeline import _one_polars_thread_each
+from etl.pipeline import _batches, _one_polars_thread_each, parse_file, parse_files
 from etl.schemas import TABLES
+from tests.conftest import COMPACT_SEED, PROJECT_ROOT, SEARCH_SEED
+
+BROKEN = PROJECT_ROOT / "tests" / "fixtures" / "broken"
 
 BENCH_DIR = Path(__file__).resolve().parent.parent / "bench"
 
@@ -73,3 +78,33 @@ def test_a_users_polars_thread_count_is_kept(monkeypatch):
     with _one_polars_thread_each():
         assert os.environ["POLARS_MAX_THREADS"] == "2"
     assert os.environ["POLARS_MAX_THREADS"] == "2"
+
+
+def test_dumps_parsed_together_give_what_each_gives_alone():
+    files = [SEARCH_SEED, COMPACT_SEED, *sorted(BROKEN.glob("*.txt")), SEARCH_SEED]
+    dumps = [
+        (path.read_bytes(), path.name, dt.date(2025, 11, 11) if n % 2 else None, None)
+        for n, path in enumerate(files)
+    ]
+    together = parse_files(dumps)
+    alone = [parse_file(*dump) for dump in dumps]
+    assert sum(result.links.height for result in alone) > 0
+    for joint, single in zip(together, alone, strict=True):
+        assert joint.records.equals(single.records), single.source_file
+        assert joint.links.equals(single.links), single.source_file
+        account = {k: v for k, v in vars(single).items() if k not in ("records", "links")}
+        assert {k: getattr(joint, k) for k in account} == account
+
+
+def test_batches_keep_the_order_and_stay_under_the_limit():
+    tasks = [(Path(f"{n}.txt"), f"{n}.txt", None, Path("store")) for n in range(7)]
+    sizes = [4, 4, 1, 10, 3, 3, 3]
+    batches = _batches(tasks, sizes, limit=8)
+    assert [task for batch in batches for task in batch] == tasks
+    assert [[int(task[1][0]) for task in batch] for batch in batches] == [
+        [0, 1],
+        [2],
+        [3],  # bigger than the limit: alone
+        [4, 5],
+        [6],
+    ]

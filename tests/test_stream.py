@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from etl import config
 from etl.normalize import dump_lines
 from etl.parse import PAGE_BOILERPLATE, PageFinder, page_starts
-from etl.pipeline import FileEntry, _parse_path
+from etl.pipeline import FileEntry, _parse_paths
 from etl.store import StoredRecords
 from etl.stream import plan_pages, read_pages
 from tests.conftest import COMPACT_SEED, PROJECT_ROOT, SEARCH_SEED
@@ -66,7 +66,7 @@ def _parse_both(
     outcomes = []
     for name, threshold in (("whole", 1 << 40), ("paged", 0)):
         monkeypatch.setattr(config, "STREAM_DUMP_BYTES", threshold)
-        outcomes.append(_parse_path((path, "big.txt", captured, tmp_path / name)))
+        outcomes.append(_parse_paths([(path, "big.txt", captured, tmp_path / name)])[0])
     return outcomes[0], outcomes[1]
 
 
@@ -188,10 +188,10 @@ def test_a_partial_entry_is_not_reused(tmp_path: Path, monkeypatch: pytest.Monke
     path = tmp_path / "big.txt"
     path.write_bytes(data)
     monkeypatch.setattr(config, "STREAM_DUMP_BYTES", 0)
-    entry, cached = _parse_path((path, "big.txt", None, tmp_path / "store"))
+    [(entry, cached)] = _parse_paths([(path, "big.txt", None, tmp_path / "store")])
     assert not cached and isinstance(entry.stored, StoredRecords)
     entry.stored.meta_path.unlink()  # as if killed before the metadata was written
-    again, cached = _parse_path((path, "big.txt", None, tmp_path / "store"))
+    [(again, cached)] = _parse_paths([(path, "big.txt", None, tmp_path / "store")])
     assert not cached
     assert again.record_count == entry.record_count == 90
 
