@@ -32,7 +32,7 @@ from etl import config, schemas
 from etl.decode import decode_dump
 from etl.dedupe import deduplicate
 from etl.fastparse import RAW_RECORD_SCHEMA, Page, parse_regular_pages
-from etl.links import link_rows
+from etl.links import LINK_ROW_SCHEMA, link_rows
 from etl.normalize import clean_records, dump_lines
 from etl.parse import dump_years, page_starts, parse_lines
 from etl.records import ParsedDump, Reject
@@ -416,7 +416,7 @@ def parse_big_file(
             )
             records = prepare_records(_add_page(dump, parsed, raw, page.first_line))
             writer.write(records, link_rows(records["abstract"]))
-        entry = FileEntry(**_shallow(_account(source_file, sha, dump, [])))
+        entry = FileEntry(**_shallow(_account(source_file, sha, dump, [])), links=writer.links)
         entry.warnings = _dump_warnings(source_file, dump)
         entry.stored = StoredRecords(stem, writer.record_count)
         writer.close(entry)
@@ -475,9 +475,12 @@ def _pinned_warnings(source_file: str, messages: list[str]) -> Iterator[Warning_
 
 @dataclass
 class FileEntry(DumpAccount):
-    """What the build keeps of one parsed dump: its account, and where its records are."""
+    """What the build keeps of one parsed dump: its account, where its records are, and the
+    links of its records (LINK_ROW_SCHEMA; small, so kept with the account, not stored apart).
+    """
 
     stored: StoredRecords | None = None
+    links: pl.DataFrame | None = None
 
     @property
     def record_count(self) -> int:
@@ -490,7 +493,7 @@ def _shallow(account: DumpAccount) -> dict[str, object]:
 
 
 def _entry_of(result: FileResult) -> FileEntry:
-    return FileEntry(**_shallow(result))
+    return FileEntry(**_shallow(result), links=result.links)
 
 
 def _skipped(source_file: str, message: str, reject: Reject | None = None) -> FileEntry:
@@ -577,7 +580,7 @@ def _parse_paths(tasks: list[_ParseTask]) -> list[tuple[FileEntry, bool]]:
         entry = _entry_of(result)
         entry.stored = StoredRecords(item.stem, result.record_count)  # kept in the metadata
         try:
-            save(item.stem, result.records, result.links, entry)
+            save(item.stem, result.records, entry)
         except OSError as exc:
             raise OutputError(
                 f"cannot write parsed records to {item.stem.parent}: {exc.strerror}"
@@ -723,6 +726,17 @@ def key_frame(entries: list[FileEntry], store: RecordStore) -> pl.DataFrame:
     )
 
 
+def _all_links(entries: list[FileEntry], store: RecordStore) -> pl.DataFrame:
+    """Every dump's link rows, `record` made a row number of the whole store."""
+    stored = [e for e in entries if e.record_count]
+    frames = [
+        entry.links.with_columns(pl.col("record") + int(first))
+        for entry, first in zip(stored, store.offsets, strict=False)
+        if entry.links is not None and entry.links.height
+    ]
+    return pl.concat(frames) if frames else pl.DataFrame(schema=LINK_ROW_SCHEMA)
+
+
 def rejects_frame(entries: list[FileEntry]) -> pa.Table:
     rows = [
         {
@@ -833,7 +847,7 @@ def assemble_tables(
     timer("dedupe")
     representatives = merged.papers.select(pl.col("representative").alias("record"), "paper_id")
     links = (
-        store.links()
+        _all_links(entries, store)
         .join(representatives, on="record")
         .select("paper_id", "url", "host", "kind", "repo")
     )
@@ -871,7 +885,7 @@ def tables_of(results: list[FileResult]) -> dict[str, pa.Table]:
             if result.record_count:
                 stem = entry_stem(Path(folder) / "store", result.source_sha256 or "x", None)
                 stem = stem.with_name(f"{len(entries)}-{stem.name}")
-                entry.stored = save(stem, result.records, result.links, entry)
+                entry.stored = save(stem, result.records, entry)
             entries.append(entry)
         store = RecordStore([e.stored for e in entries if e.stored and e.record_count])
         tables, _ = assemble_tables(entries, store, lambda stage: None)

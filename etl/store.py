@@ -2,7 +2,9 @@
 
 Workers write what they parse here instead of sending it back through a pipe, and the build
 reads back only the columns each stage needs: the deduplicator never holds the abstracts,
-and the papers table gathers them file by file. The files are keyed by the dump's content
+and the papers table gathers them file by file. An entry is two files: the records, and a
+metadata file (pickled) holding what the caller keeps of the dump besides them, which is
+written last and so marks the entry complete. The files are keyed by the dump's content
 hash, the parser version and the capture date, so the same folder is the incremental cache:
 an unchanged dump is never parsed twice.
 """
@@ -28,7 +30,6 @@ from etl.links import LINK_ROW_SCHEMA
 _RECORDS = ".records.arrow"
 # How much of one column `RecordStore.take` maps at a time.
 _TAKE_WINDOW_BYTES = 64 * 2**20
-_LINKS = ".links.arrow"
 _META = ".meta.pkl"
 
 
@@ -48,10 +49,6 @@ class StoredRecords:
         return self.stem.with_name(self.stem.name + _RECORDS)
 
     @property
-    def links_path(self) -> Path:
-        return self.stem.with_name(self.stem.name + _LINKS)
-
-    @property
     def meta_path(self) -> Path:
         return self.stem.with_name(self.stem.name + _META)
 
@@ -59,50 +56,51 @@ class StoredRecords:
 class EntryWriter:
     """One entry written in parts (a big dump, a page at a time), complete once closed.
 
-    The data files are written under temporary names and renamed, then the metadata, which
-    marks the entry complete; an entry left by a killed worker is simply not found.
+    The records file is written under a temporary name and renamed, then the metadata,
+    which marks the entry complete; an entry left by a killed worker is simply not found.
+    The links of the records are kept in memory (a few per record) for the caller to put in
+    the metadata.
     """
 
     def __init__(self, stem: Path, records_schema: dict[str, pl.DataType]) -> None:
         self.stored = StoredRecords(stem, 0)
         self._suffix = f".tmp{os.getpid()}"
         self._count = 0
+        self._links: list[pl.DataFrame] = []
         stem.parent.mkdir(parents=True, exist_ok=True)
-        self._schemas = (
-            _arrow_schema(tuple(records_schema.items())),
-            _arrow_schema(tuple(LINK_ROW_SCHEMA.items())),
-        )
-        paths = (self.stored.records_path, self.stored.links_path)
-        self._writers = [
-            pa.ipc.new_file(str(self._temporary(path)), schema)
-            for path, schema in zip(paths, self._schemas, strict=True)
-        ]
+        self._schema = _arrow_schema(tuple(records_schema.items()))
+        self._writer = pa.ipc.new_file(str(self._temporary(self.stored.records_path)), self._schema)
 
     @property
     def record_count(self) -> int:
         return self._count
 
+    @property
+    def links(self) -> pl.DataFrame:
+        """The links of every record written so far (`record` numbered across them)."""
+        if not self._links:
+            return pl.DataFrame(schema=LINK_ROW_SCHEMA)
+        return pl.concat(self._links)
+
     def _temporary(self, path: Path) -> Path:
         return path.with_name(path.name + self._suffix)
 
-    def write(self, records: pl.DataFrame, links: pl.DataFrame) -> None:
+    def write(self, records: pl.DataFrame, links: pl.DataFrame | None = None) -> None:
         """Append records and their links (`record` relative to these records)."""
         if records.height == 0:
             return
-        links = links.with_columns(pl.col("record") + self._count)
-        for writer, schema, frame in zip(
-            self._writers, self._schemas, (records, links), strict=True
-        ):
-            table = frame.to_arrow(compat_level=pl.CompatLevel.oldest())
-            writer.write_table(table if table.schema.equals(schema) else table.cast(schema))
+        table = records.to_arrow(compat_level=pl.CompatLevel.oldest())
+        if not table.schema.equals(self._schema):
+            table = table.cast(self._schema)
+        self._writer.write_table(table)
+        if links is not None:
+            self._links.append(links.with_columns(pl.col("record") + self._count))
         self._count += records.height
 
     def close(self, meta: object) -> StoredRecords:
-        for writer in self._writers:
-            writer.close()
+        self._writer.close()
         stored = StoredRecords(self.stored.stem, self._count)
-        for path in (stored.records_path, stored.links_path):
-            self._temporary(path).replace(path)
+        self._temporary(stored.records_path).replace(stored.records_path)
         meta_temporary = self._temporary(stored.meta_path)
         with open(meta_temporary, "wb") as handle:
             pickle.dump(meta, handle, protocol=pickle.HIGHEST_PROTOCOL)
@@ -110,11 +108,9 @@ class EntryWriter:
         return stored
 
     def abort(self) -> None:
-        for writer in self._writers:
-            with contextlib.suppress(Exception):
-                writer.close()
-        for path in (self.stored.records_path, self.stored.links_path):
-            self._temporary(path).unlink(missing_ok=True)
+        with contextlib.suppress(Exception):
+            self._writer.close()
+        self._temporary(self.stored.records_path).unlink(missing_ok=True)
 
 
 @functools.cache
@@ -124,11 +120,11 @@ def _arrow_schema(columns: tuple[tuple[str, pl.DataType], ...]) -> pa.Schema:
     return frame.to_arrow(compat_level=pl.CompatLevel.oldest()).schema
 
 
-def save(stem: Path, records: pl.DataFrame, links: pl.DataFrame, meta: object) -> StoredRecords:
+def save(stem: Path, records: pl.DataFrame, meta: object) -> StoredRecords:
     """Write an entry in one go (a dump parsed whole)."""
     writer = EntryWriter(stem, dict(records.schema))
     try:
-        writer.write(records, links)
+        writer.write(records)
         return writer.close(meta)
     except BaseException:
         writer.abort()
@@ -138,7 +134,7 @@ def save(stem: Path, records: pl.DataFrame, links: pl.DataFrame, meta: object) -
 def load_meta(stem: Path) -> object | None:
     """The metadata of a complete entry, or None (missing, partial or from another version)."""
     stored = StoredRecords(stem, 0)
-    if not (stored.records_path.exists() and stored.links_path.exists()):
+    if not stored.records_path.exists():
         return None
     try:
         with open(stored.meta_path, "rb") as handle:
@@ -163,17 +159,6 @@ class RecordStore:
         """The named columns of every dump's records, in order."""
         paths = [str(entry.records_path) for entry in self.entries]
         return pl.scan_ipc(paths).select(names).collect()
-
-    def links(self) -> pl.DataFrame:
-        """Every dump's link rows, `record` made global."""
-        frames = [
-            pl.read_ipc(entry.links_path).with_columns(
-                pl.col("record") + int(self.offsets[position])
-            )
-            for position, entry in enumerate(self.entries)
-            if entry.record_count
-        ]
-        return pl.concat(frames) if frames else pl.DataFrame(schema=LINK_ROW_SCHEMA)
 
     def by_file(self, rows: pl.Series) -> Iterator[tuple[int, pl.Series, pl.Series]]:
         """Global row numbers grouped by dump: (dump position, local rows, indices in `rows`)."""

@@ -11,6 +11,7 @@ import datetime as dt
 import importlib.util
 import multiprocessing
 import os
+import shutil
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -30,18 +31,19 @@ BENCH_DIR = Path(__file__).resolve().parent.parent / "bench"
 
 @pytest.fixture(scope="module")
 def pile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """A 6 MB pile, and in its `extra/` one more dump (expected["extra"] counts with it)."""
     spec = importlib.util.spec_from_file_location("bench_generate", BENCH_DIR / "generate.py")
     assert spec is not None and spec.loader is not None
     generate = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = generate
     spec.loader.exec_module(generate)
     folder = tmp_path_factory.mktemp("pile")
-    expected = generate.generate(folder, 6_000_000)
+    expected = generate.generate(folder / "pile", 6_000_000, extra=folder / "extra")
     return folder, expected
 
 
 def test_workers_build_the_same_tables_as_one_process(pile, tmp_path):
-    folder, expected = pile
+    folder, expected = pile[0] / "pile", pile[1]
     assert sum(p.stat().st_size for p in folder.glob("*.txt")) > 4_000_000  # the pool's floor
     outcomes = {
         jobs: build(folder, tmp_path / f"jobs{jobs}", validate=False, jobs=jobs) for jobs in (1, 2)
@@ -54,6 +56,33 @@ def test_workers_build_the_same_tables_as_one_process(pile, tmp_path):
         one = (tmp_path / "jobs1" / spec.file_name).read_bytes()
         two = (tmp_path / "jobs2" / spec.file_name).read_bytes()
         assert one == two, spec.name
+
+
+def test_an_added_dump_alone_is_parsed_and_the_tables_equal_a_full_rebuild(pile, tmp_path):
+    folder, expected = pile
+    raw, cache = tmp_path / "raw", tmp_path / "cache"
+    shutil.copytree(folder / "pile", raw)
+    first = build(raw, tmp_path / "out", validate=False, cache_dir=cache)
+    assert first.exit_code == 0, first.message
+    assert first.summary.files_from_cache == 0
+
+    added = folder / "extra" / expected["extra"]["file"]
+    shutil.copy(added, raw / added.name)
+    rows = (folder / "extra" / "manifest.csv").read_text().splitlines()[1:]
+    with open(raw / "manifest.csv", "a") as manifest:
+        manifest.write("".join(f"{row}\n" for row in rows))
+    again = build(raw, tmp_path / "out", validate=False, cache_dir=cache)
+    assert again.exit_code == 0, again.message
+    assert again.summary.files_from_cache == again.summary.files - 1
+    assert again.summary.papers == expected["extra"]["distinct_papers_after"]
+    assert again.summary.records == expected["extra"]["raw_records_after"]
+
+    full = build(raw, tmp_path / "full", validate=False)  # no cache: every dump parsed
+    assert full.summary.files_from_cache == 0
+    for spec in TABLES:
+        incremental = (tmp_path / "out" / spec.file_name).read_bytes()
+        assert incremental == (tmp_path / "full" / spec.file_name).read_bytes(), spec.name
+    assert again.tables["links"].num_rows > 0
 
 
 def _polars_threads(_: int) -> int:

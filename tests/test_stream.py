@@ -72,12 +72,14 @@ def _parse_both(
 
 def _stored(entry: FileEntry) -> tuple[pl.DataFrame, pl.DataFrame]:
     assert entry.stored is not None
-    return pl.read_ipc(entry.stored.records_path), pl.read_ipc(entry.stored.links_path)
+    assert entry.links is not None
+    return pl.read_ipc(entry.stored.records_path), entry.links
 
 
 def _account(entry: FileEntry) -> dict[str, object]:
     fields = dict(vars(entry))
     fields.pop("stored")
+    fields.pop("links")
     return fields
 
 
