@@ -15,10 +15,11 @@ import hashlib
 import itertools
 import multiprocessing
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -756,15 +757,17 @@ class PapersTable:
     """The papers table, written a row group at a time so the abstracts are never all held.
 
     Papers are in `paper_id` order; each row group's abstracts are gathered from the record
-    store in one pass over the dumps, spilled per row group, then written in order.
+    store in one pass over the dumps and spilled per row group (into a folder under
+    `work_dir`), then written in order. The gathering starts at once on `background`, so
+    that it overlaps whatever the build does before writing.
     """
 
-    def __init__(self, papers: pl.DataFrame, store: RecordStore) -> None:
+    def __init__(
+        self, papers: pl.DataFrame, store: RecordStore, work_dir: Path, background: Executor
+    ) -> None:
         self.papers = papers.sort("paper_id")
         self.store = store
         self.num_rows = self.papers.height
-
-    def write(self, path: Path) -> None:
         group_size = config.PARQUET_ROW_GROUP_SIZE
         ranked = self.papers.select(
             (pl.int_range(pl.len(), dtype=pl.UInt32) // group_size).alias("group"),
@@ -772,9 +775,14 @@ class PapersTable:
             "representative",
         )
         groups = max(1, -(-self.num_rows // group_size))
-        with tempfile.TemporaryDirectory(dir=path.parent, prefix=".spill-") as spill_dir:
-            spill = [Path(spill_dir) / f"{g}.arrow" for g in range(groups)]
-            self._spill_abstracts(ranked, spill)
+        self._spill_dir = Path(tempfile.mkdtemp(dir=work_dir, prefix=".spill-"))
+        self._spill_paths = [self._spill_dir / f"{g}.arrow" for g in range(groups)]
+        self._spilled = background.submit(self._spill_abstracts, ranked, self._spill_paths)
+
+    def write(self, path: Path) -> None:
+        group_size = config.PARQUET_ROW_GROUP_SIZE
+        try:
+            self._spilled.result()
             # Arrow encodes and compresses a row group without the GIL: the next one is put
             # together meanwhile, so both cores work and one extra row group is held.
             with (
@@ -782,7 +790,7 @@ class PapersTable:
                 ThreadPoolExecutor(max_workers=1) as encoder,
             ):
                 written: Future[None] | None = None
-                for group, spill_path in enumerate(spill):
+                for group, spill_path in enumerate(self._spill_paths):
                     rows = self.papers.slice(group * group_size, group_size)
                     abstracts = _read_spill(spill_path).sort("rank")["abstract"]
                     table = rows.with_columns(abstracts.alias("abstract")).to_arrow()
@@ -791,6 +799,8 @@ class PapersTable:
                     written = encoder.submit(writer, table)
                 if written is not None:
                     written.result()
+        finally:
+            shutil.rmtree(self._spill_dir, ignore_errors=True)
 
     def _spill_abstracts(self, ranked: pl.DataFrame, spill: list[Path]) -> None:
         """One pass over the dumps: each representative's abstract to its row group's spill."""
@@ -839,11 +849,17 @@ def _read_spill(path: Path) -> pl.DataFrame:
 
 
 def assemble_tables(
-    entries: list[FileEntry], store: RecordStore, timer: Callable[[str], None]
+    entries: list[FileEntry],
+    store: RecordStore,
+    timer: Callable[[str], None],
+    work_dir: Path,
+    background: Executor,
 ) -> tuple[dict[str, pa.Table | PapersTable], int]:
-    """Stored records of every dump -> the six output tables (papers written lazily)."""
+    """Stored records of every dump -> the six output tables (papers written lazily: its
+    abstracts are gathered into `work_dir` on `background` meanwhile)."""
     keys = key_frame(entries, store)
     merged = deduplicate(keys, lambda rows: store.gather("abstract_key", rows))
+    papers = PapersTable(merged.papers, store, work_dir, background)
     timer("dedupe")
     representatives = merged.papers.select(pl.col("representative").alias("record"), "paper_id")
     links = (
@@ -871,7 +887,7 @@ def assemble_tables(
         for name, frame in frames.items()
     }
     tables["rejects"] = conform(rejects_frame(entries), schemas.REJECTS)
-    tables["papers"] = PapersTable(merged.papers, store)
+    tables["papers"] = papers
     timer("tables")
     return tables, merged.merged_records
 
@@ -888,10 +904,11 @@ def tables_of(results: list[FileResult]) -> dict[str, pa.Table]:
                 entry.stored = save(stem, result.records, entry)
             entries.append(entry)
         store = RecordStore([e.stored for e in entries if e.stored and e.record_count])
-        tables, _ = assemble_tables(entries, store, lambda stage: None)
         out = Path(folder) / "tables"
         out.mkdir()
-        write_tables(tables, schemas.TABLES, out)
+        with ThreadPoolExecutor(max_workers=1) as background:
+            tables, _ = assemble_tables(entries, store, lambda stage: None, out, background)
+            write_tables(tables, schemas.TABLES, out)
         return {
             name: pq.read_table(out / spec.file_name)
             for name, spec in schemas.TABLES_BY_NAME.items()
@@ -987,7 +1004,16 @@ def build(
             ):
                 raise AssertionError(f"line accounting broken for {entry.source_file}")
         store = RecordStore([e.stored for e in entries if e.stored and e.record_count])
-        tables, summary.duplicates_merged = assemble_tables(entries, store, timer)
+        try:
+            recover(out_dir)
+            staging = new_staging_dir(out_dir)
+        except OutputError as exc:
+            outcome.exit_code, outcome.message = 3, str(exc)
+            return outcome
+        background = cleanup.enter_context(ThreadPoolExecutor(max_workers=1))
+        tables, summary.duplicates_merged = assemble_tables(
+            entries, store, timer, staging, background
+        )
         summary.files = len(paths)
         summary.records = tables["sources"].num_rows
         summary.papers = tables["papers"].num_rows
@@ -995,7 +1021,14 @@ def build(
         summary.links = tables["links"].num_rows
         summary.warnings = len(warnings)
         written = _publish(
-            tables, summary, outcome, out_dir, validate=validate, strict=strict, timer=timer
+            tables,
+            summary,
+            outcome,
+            out_dir,
+            staging,
+            validate=validate,
+            strict=strict,
+            timer=timer,
         )
     outcome.tables = TableFolder(written)
     return outcome
@@ -1006,18 +1039,18 @@ def _publish(
     summary: BuildSummary,
     outcome: BuildOutcome,
     out_dir: Path,
+    staging: Path,
     *,
     validate: bool,
     strict: bool,
     timer: _StageTimer,
 ) -> Path | None:
-    """Write, validate and swap in (the caller holds the lock); old tables stay on any failure.
+    """Write into `staging`, validate and swap in (the caller holds the lock); old tables stay
+    on any failure.
 
     Returns the folder the new tables are in (out_dir, or the kept candidate), if any.
     """
     try:
-        recover(out_dir)
-        staging = new_staging_dir(out_dir)
         write_tables(tables, schemas.TABLES, staging)
         timer("write")
         if validate:
@@ -1053,8 +1086,6 @@ def _publish(
 
 
 def _keep_candidate(staging: Path) -> Path:
-    import shutil
-
     target = config.REJECTED_CANDIDATE_DIR
     shutil.rmtree(target, ignore_errors=True)
     target.parent.mkdir(parents=True, exist_ok=True)
