@@ -125,6 +125,8 @@ def parse_regular_pages(pages: Sequence[Page]) -> list[RegularDump | None]:
     instead of once per page. What is decided per page (is it regular? its capture year?) is
     decided per page, and a page found irregular drops out without touching the others.
     """
+    if not pages:
+        return []
     batch = _Batch(pages)
     records = _pair_titles(batch)
     footers = _footers(batch)
@@ -257,7 +259,7 @@ class _Batch:
         last_other = np.maximum.accumulate(np.where(kind != TEXT, rows, -1)) if len(rows) else rows
         # Titles are even and abstracts odd positions within a run of text lines.
         run_pos = rows - np.maximum(last_other, page_first_row - 1) - 1
-        self.kind, self.page, self.prev, self.next = kind, page, prev, next_
+        self.kind, self.page = kind, page
         self.is_title = (kind == TEXT) & (run_pos % 2 == 0)
         self.is_abstract = (kind == TEXT) & (run_pos % 2 == 1)
         self.body = self.body.with_columns(
@@ -319,7 +321,7 @@ def _pair_titles(batch: _Batch) -> pl.DataFrame:
         }
     )
     # An interrupted copy: the line parser rejects the last fragment.
-    cut = [n for n in range(count) if batch.alive[n] and not batch.pages[n].ends_with_newline]
+    cut = {n for n in range(count) if batch.alive[n] and not batch.pages[n].ends_with_newline}
     if cut and records.height:
         last_rows = records.group_by("page", maintain_order=True).last()
         for page, line, abstract in last_rows.select(
