@@ -18,7 +18,9 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from etl import config
@@ -51,7 +53,11 @@ def conform(table: pa.Table, spec: TableSpec) -> pa.Table:
         raise ValueError(f"table {spec.name} lacks columns {sorted(missing)}")
     table = table.select(spec.schema.names).cast(spec.schema)
     if table.num_rows:
-        table = table.sort_by([(k, "ascending") for k in spec.sort_key])
+        order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in spec.sort_key])
+        # Tables usually come in order already; then the take (a copy of every column) is
+        # skipped: 0.2 s for the sources of 1 GB of dumps.
+        if not np.array_equal(order.to_numpy(), np.arange(len(order))):
+            table = table.take(order)
     return table.combine_chunks()
 
 

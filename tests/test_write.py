@@ -1,0 +1,43 @@
+"""The writer's contract: tables cast to their frozen schema and in their key's order."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow as pa
+import pytest
+
+from etl.schemas import SOURCES
+from etl.write import conform
+
+
+def sources(rows: list[tuple[str, int]]) -> pa.Table:
+    return pa.table(
+        {
+            "paper_id": [f"p{line}" for _, line in rows],
+            "source_file": [name for name, _ in rows],
+            "source_sha256": ["0" * 64] * len(rows),
+            "line_start": pa.array([line for _, line in rows], pa.int64()),
+            "line_end": pa.array([line + 1 for _, line in rows], pa.int64()),
+            "dump_format": ["compact"] * len(rows),
+            "captured_on": [dt.date(2025, 1, 1)] * len(rows),
+        }
+    )
+
+
+def test_rows_out_of_order_are_sorted_by_the_tables_key():
+    table = conform(sources([("b.txt", 3), ("a.txt", 9), ("b.txt", 1), ("a.txt", 2)]), SOURCES)
+    assert table.schema == SOURCES.schema
+    keys = list(zip(table["source_file"].to_pylist(), table["line_start"].to_pylist(), strict=True))
+    assert keys == [("a.txt", 2), ("a.txt", 9), ("b.txt", 1), ("b.txt", 3)]
+    assert table["paper_id"].to_pylist() == ["p2", "p9", "p1", "p3"]  # whole rows moved
+
+
+def test_rows_in_order_stay_as_they_are():
+    rows = [("a.txt", 2), ("a.txt", 9), ("b.txt", 1)]
+    assert conform(sources(rows), SOURCES).equals(sources(rows).cast(SOURCES.schema))
+
+
+def test_a_missing_column_fails_loudly():
+    with pytest.raises(ValueError, match="lacks columns"):
+        conform(sources([("a.txt", 1)]).drop_columns(["line_end"]), SOURCES)
