@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from etl.dedupe import deduplicate
 from etl.fastparse import RAW_RECORD_SCHEMA
+from etl.normalize import stable_id
 from etl.pipeline import prepare_records
 
 ABSTRACT = (
@@ -289,3 +290,17 @@ def test_title_pairs_are_every_similar_pair_within_a_block(
         }
     )
     assert _similar_title_pairs(blocks, titles, keys, max_batched_block) == expected
+
+
+def test_papers_whose_ids_clash_hash_their_whole_abstracts():
+    """Same title and the same first 100 characters of abstract, then different: two papers
+    whose smallest record ids are equal, so both ids hash the whole abstract instead."""
+    opening = ABSTRACT[:100]
+    frame = records(
+        {"title": "Meta Learning", "abstract": opening + OTHER_ABSTRACT},
+        {"title": "Meta Learning", "abstract": opening + " " + ABSTRACT[::-1]},
+    )
+    assert frame["record_id"].n_unique() == 1
+    result = deduplicate(frame)
+    expected = {stable_id("metalearning", a) for a in frame["abstract_key"]}
+    assert set(result.papers["paper_id"]) == expected
