@@ -136,72 +136,110 @@ def _title_codes(title_keys: pl.Series) -> tuple[pl.Series, pl.Series]:
     return codes, sorted_keys
 
 
-def _ambiguous_heads(ambiguous: pl.DataFrame, abstract_keys: AbstractKeys) -> pl.Series:
-    """Clauses 1-2, on the strings, for the records of titles seen with several abstracts."""
-    counts = (
-        ambiguous.group_by("title_code", "a_hash")
-        .agg(pl.len(), pl.col("_record").min())
-        .sort("title_code", "a_hash", nulls_last=True)
+def _title_abstracts(frame: pl.DataFrame, abstract_keys: AbstractKeys) -> pl.DataFrame:
+    """Each title's distinct abstracts (by hash), with their first record, record count and
+    block hashes, and the number of abstracts their title has.
+
+    `abstract` is looked up only where clauses 1-3 compare the strings: titles with several
+    abstracts, and abstracts sharing a block. That is a superset of what clause 3 needs, so
+    that the dumps are read once.
+    """
+    title_abstracts = (
+        frame.filter(pl.col("a_hash").is_not_null())
+        .group_by("title_code", "a_hash")
+        .agg(
+            pl.len(),
+            pl.col("_record").min(),
+            pl.col("prefix_hash").first(),
+            pl.col("suffix_hash").first(),
+        )
+        .with_columns(pl.len().over("title_code").alias("n_abstracts"))
     )
-    with_text = counts.filter(pl.col("a_hash").is_not_null())
-    texts = abstract_keys(with_text["_record"]).to_list()
-    per_title_counts: dict[int, dict[str, tuple[int, int]]] = defaultdict(dict)
-    for (title, a_hash, n, _), text in zip(with_text.iter_rows(), texts, strict=True):
-        per_title_counts[title][text] = (n, a_hash)
-    null_titles = set(counts.filter(pl.col("a_hash").is_null())["title_code"].to_list())
+    compared = title_abstracts.select(
+        (pl.col("n_abstracts") > 1)
+        | pl.col("prefix_hash").is_duplicated()
+        | pl.col("suffix_hash").is_duplicated()
+    ).to_series()
+    abstracts = pl.repeat(None, title_abstracts.height, dtype=pl.String, eager=True)
+    if compared.any():
+        positions = compared.arg_true()
+        texts = abstract_keys(title_abstracts["_record"].gather(positions))
+        abstracts = abstracts.scatter(positions, texts)
+    return title_abstracts.with_columns(abstracts.alias("abstract"))
+
+
+def _ambiguous_heads(ambiguous: pl.DataFrame) -> pl.DataFrame:
+    """Clauses 1-2 on the strings, for titles seen with several abstracts: the head of each
+    abstract, and (`a_hash` null) the head that records without an abstract join."""
+    per_title: dict[int, dict[str, tuple[int, int]]] = defaultdict(dict)
+    columns = ambiguous.select("title_code", "a_hash", "len", "abstract")
+    for title, a_hash, n, text in columns.iter_rows():
+        per_title[title][text] = (n, a_hash)
     rows: list[tuple[int, int | None, int]] = []
-    for title, present in per_title_counts.items():
+    for title, present in per_title.items():
         mapping, default = assign_heads({k: n for k, (n, _) in present.items()})
         rows.extend((title, h, present[mapping[k]][1]) for k, (_, h) in present.items())
-        if title in null_titles:
-            rows.append((title, None, present[default][1]))
-    head_map = pl.DataFrame(
+        rows.append((title, None, present[default][1]))
+    return pl.DataFrame(
         rows,
         schema={"title_code": pl.UInt32, "a_hash": pl.UInt64, "head": pl.UInt64},
         orient="row",
     )
-    return ambiguous.join(
-        head_map, on=["title_code", "a_hash"], how="left", nulls_equal=True, maintain_order="left"
-    )["head"]
 
 
-def _with_clusters(frame: pl.DataFrame, abstract_keys: AbstractKeys) -> pl.DataFrame:
+def _with_clusters(
+    frame: pl.DataFrame, title_abstracts: pl.DataFrame, n_titles: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Each record's head abstract hash (clauses 1-2; null when its paper has no abstract)
     and its cluster: one number per (title, head), in that order, so the smallest cluster
-    of a paper is the same whatever order the records come in.
+    of a paper is the same whatever order the records come in. Title abstracts that are
+    heads get their cluster too (the others null).
 
     Abstracts are compared by hash here: they are long, and nearly every title has one.
     Only titles seen with several different abstracts are resolved on the strings; every
     other title is one cluster.
     """
-    per_title = (
-        frame.group_by("title_code")
-        .agg(
-            pl.col("a_hash").drop_nulls().n_unique().alias("n_abstracts"),
-            pl.col("a_hash").drop_nulls().first().alias("simple_head"),
-        )
-        .sort("title_code")
-    )
+    simple = title_abstracts.filter(pl.col("n_abstracts") == 1)
     title_codes = frame["title_code"].to_numpy()
-    head = per_title["simple_head"].gather(title_codes)
-    clusters_per_title = np.ones(per_title.height, dtype=np.int64)
+    head = (
+        pl.repeat(None, n_titles, dtype=pl.UInt64, eager=True)
+        .scatter(simple["title_code"], simple["a_hash"])
+        .gather(title_codes)
+    )
+    clusters_per_title = np.ones(n_titles, dtype=np.int64)
     head_rank = np.zeros(frame.height, dtype=np.int64)
-    ambiguous_titles = per_title["n_abstracts"].to_numpy() > 1
-    if ambiguous_titles.any():
-        ambiguous = frame.filter(ambiguous_titles[title_codes])
-        ranked = ambiguous.select(
-            "_record",
-            "title_code",
-            _ambiguous_heads(ambiguous, abstract_keys),
-        ).with_columns(pl.col("head").rank("dense").over("title_code").alias("rank") - 1)
+    abstract_rank = np.zeros(title_abstracts.height, dtype=np.int64)
+    is_head = title_abstracts["n_abstracts"].to_numpy() == 1
+    ambiguous = title_abstracts.with_row_index("row").filter(pl.col("n_abstracts") > 1)
+    if ambiguous.height:
+        head_map = _ambiguous_heads(ambiguous).with_columns(
+            (pl.col("head").rank("dense").over("title_code") - 1).alias("rank")
+        )
+        is_ambiguous = np.zeros(n_titles, dtype=bool)
+        is_ambiguous[ambiguous["title_code"].to_numpy()] = True
+        ranked = frame.filter(is_ambiguous[title_codes]).join(
+            head_map, on=["title_code", "a_hash"], how="left", nulls_equal=True
+        )
         records = ranked["_record"].to_numpy()
         head = head.scatter(records, ranked["head"])
         head_rank[records] = ranked["rank"].to_numpy()
-        most = ranked.group_by("title_code").agg(pl.col("rank").max())
+        most = head_map.group_by("title_code").agg(pl.col("rank").max())
         clusters_per_title[most["title_code"].to_numpy()] = most["rank"].to_numpy() + 1
+        head_abstracts = ambiguous.join(head_map, on=["title_code", "a_hash"]).filter(
+            pl.col("a_hash") == pl.col("head")
+        )
+        is_head[head_abstracts["row"].to_numpy()] = True
+        abstract_rank[head_abstracts["row"].to_numpy()] = head_abstracts["rank"].to_numpy()
     first_cluster = np.cumsum(clusters_per_title) - clusters_per_title
     cluster = first_cluster[title_codes] + head_rank
-    return frame.with_columns(head.alias("head"), pl.Series("cluster", cluster, dtype=pl.UInt32))
+    abstract_cluster = first_cluster[title_abstracts["title_code"].to_numpy()] + abstract_rank
+    frame = frame.with_columns(head.alias("head"), pl.Series("cluster", cluster, dtype=pl.UInt32))
+    title_abstracts = title_abstracts.with_columns(
+        pl.when(pl.Series(is_head))
+        .then(pl.Series(abstract_cluster, dtype=pl.UInt32))
+        .alias("cluster")
+    )
+    return frame, title_abstracts
 
 
 def _pair_codes(firsts: np.ndarray, seconds: np.ndarray) -> np.ndarray:
@@ -305,34 +343,35 @@ def _similar_title_pairs(
 
 
 def _revised_title_roots(
-    frame: pl.DataFrame, titles: pl.Series, abstract_keys: AbstractKeys
+    frame: pl.DataFrame, title_abstracts: pl.DataFrame, titles: pl.Series
 ) -> dict[int, int]:
     """Clause 3: union clusters whose abstracts share a block and pass the similarity tests.
 
     Blocks are clusters whose abstracts share their first or last 120 characters; within a
     block, titles are compared first (cheap, and they rarely match), and only the abstracts
-    of title-similar pairs are looked up and compared.
+    of title-similar pairs are compared.
     """
     union = _UnionFind()
-    head_records = frame.filter(pl.col("a_hash") == pl.col("head"))
-    with_abstract = head_records.unique("cluster", keep="any")
+    head_abstracts = title_abstracts.filter(pl.col("cluster").is_not_null())
     blocks: list[list[int]] = []
     for block in ("prefix_hash", "suffix_hash"):
         blocks += (
-            with_abstract.group_by(block)
-            .agg(pl.col("cluster").sort())
-            .filter(pl.col("cluster").list.len() > 1)["cluster"]
+            head_abstracts.filter(pl.col(block).is_duplicated())
+            .group_by(block)
+            .agg(pl.col("cluster").sort())["cluster"]
             .to_list()
         )
     if not blocks:
         return {}
     members = sorted({c for block in blocks for c in block})
     words = pl.col("title").str.to_lowercase().str.replace_all(r"[\W_]+", " ")
-    member_records = head_records.filter(pl.col("cluster").is_in(members))
+    member_records = frame.filter(
+        pl.col("cluster").is_in(members) & (pl.col("a_hash") == pl.col("head"))
+    )
     heads = (
         member_records.with_columns(titles.gather(member_records["_record"]).alias("title"))
         .group_by("cluster")
-        .agg(pl.col("title").min(), pl.col("_record").min())
+        .agg(pl.col("title").min())
         .with_columns(words.alias("words"))
         .with_columns(pl.col("words").str.replace_all(" ", "", literal=True).alias("keys"))
         .sort("cluster")
@@ -347,10 +386,8 @@ def _revised_title_roots(
     if not candidates:
         return {}
     involved = sorted({c for pair in candidates for c in pair})
-    rows = heads.filter(pl.col("cluster").is_in(involved))
-    texts = dict(
-        zip(rows["cluster"].to_list(), abstract_keys(rows["_record"]).to_list(), strict=True)
-    )
+    rows = head_abstracts.filter(pl.col("cluster").is_in(involved))
+    texts = dict(zip(rows["cluster"].to_list(), rows["abstract"].to_list(), strict=True))
     for a, b in candidates:
         if abstracts_near_identical(texts[a], texts[b]):
             union.union(a, b)
@@ -401,8 +438,10 @@ def deduplicate(keys: pl.DataFrame, abstract_keys: AbstractKeys | None = None) -
         .with_columns(title_codes)
         .with_row_index("_record")
     )
-    frame = _with_clusters(frame, abstract_keys)
-    roots = _revised_title_roots(frame, keys["title"], abstract_keys)
+    title_abstracts = _title_abstracts(frame, abstract_keys)
+    frame, title_abstracts = _with_clusters(frame, title_abstracts, title_keys.len())
+    roots = _revised_title_roots(frame, title_abstracts, keys["title"])
+    del title_abstracts
     cluster = frame["cluster"].to_numpy()
     del frame
     paper_of_cluster = np.arange(int(cluster.max()) + 1 if cluster.size else 0, dtype=np.uint32)
