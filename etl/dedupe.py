@@ -403,6 +403,9 @@ def _paper_ids(
     `title_keys` are the folded titles in `title_code` order.
     """
     ids = papers["min_record_id"]
+    # Distinct hashes prove the ids distinct, and are counted far faster than the strings.
+    if ids.hash().n_unique() == ids.len():
+        return ids.alias("paper_id")
     clashes = ids.is_duplicated()
     if not clashes.any():
         return ids.alias("paper_id")
@@ -414,6 +417,81 @@ def _paper_ids(
         dtype=pl.String,
     )
     return ids.scatter(clashes.arg_true(), fixed).alias("paper_id")
+
+
+_LATEST_FIRST = pl.col("captured_on").fill_null(pl.date(1, 1, 1))
+_YEAR_RANK = pl.col("year_source").replace_strict(_YEAR_SOURCE_RANK, return_dtype=pl.Int8)
+
+
+@dataclass(frozen=True)
+class _Fields:
+    """A table's columns from the records of each paper (clause 4): taken from the record
+    of a paper that has one, or merged over several. Both give the same values on one
+    record; most papers have one, and merging is what costs."""
+
+    only_record: tuple[pl.Expr, ...]
+    merged: tuple[pl.Expr, ...]
+
+
+_PAPER_FIELDS = _Fields(
+    only_record=(
+        pl.col("title"),
+        pl.col("_record").alias("representative"),
+        pl.col("upvotes"),
+        pl.lit(1, pl.Int32).alias("source_count"),
+        pl.col("title_code").alias("min_title_code"),
+        pl.col("record_id").alias("min_record_id"),
+    ),
+    merged=(
+        pl.col("title").sort_by([_LATEST_FIRST, "title"], descending=[True, False]).first(),
+        # The record whose abstract the paper keeps: the longest (ties: smallest record id).
+        pl.col("_record")
+        .sort_by(
+            ["abstract_len", "record_id", "a_hash"],
+            descending=[True, False, False],
+            nulls_last=True,
+        )
+        .first()
+        .alias("representative"),
+        pl.col("upvotes").max(),
+        pl.len().cast(pl.Int32).alias("source_count"),
+        pl.col("title_code").min().alias("min_title_code"),
+        pl.col("record_id").min().alias("min_record_id"),
+    ),
+)
+_AUTHOR_FIELDS = _Fields(
+    only_record=(pl.col("author_count"),),
+    merged=(
+        pl.col("author_count")
+        .sort_by([_LATEST_FIRST, "author_count"], descending=[True, True])
+        .first(),
+    ),
+)
+_DATE_COLUMNS = ("published_date", "date_text", "year_source")
+_DATE_FIELDS = _Fields(
+    only_record=tuple(pl.col(c) for c in _DATE_COLUMNS),
+    merged=tuple(
+        pl.col(c)
+        .sort_by(
+            [_YEAR_RANK, _LATEST_FIRST, "published_date", "date_text"],
+            descending=[False, True, False, False],
+        )
+        .first()
+        for c in _DATE_COLUMNS
+    ),
+)
+
+
+def _per_paper(records: pl.LazyFrame, fields: _Fields) -> pl.LazyFrame:
+    """One row per paper of `records`, which say their `paper` and whether it is `single`
+    (has one record in all)."""
+    single = pl.col("single")
+    return pl.concat(
+        [
+            records.filter(single).select("paper", *fields.only_record),
+            records.filter(~single).group_by("paper").agg(fields.merged),
+        ]
+    )
 
 
 def deduplicate(keys: pl.DataFrame, abstract_keys: AbstractKeys | None = None) -> Deduplicated:
@@ -446,62 +524,26 @@ def deduplicate(keys: pl.DataFrame, abstract_keys: AbstractKeys | None = None) -
     del frame
     paper_of_cluster = np.arange(int(cluster.max()) + 1 if cluster.size else 0, dtype=np.uint32)
     paper_of_cluster[list(roots)] = list(roots.values())
-    paper_of_record = pl.Series("paper", paper_of_cluster[cluster])
+    paper_of_record = paper_of_cluster[cluster]
+    records_per_paper = np.bincount(paper_of_record, minlength=paper_of_cluster.size)
     records = keys.with_columns(
-        paper_of_record, title_codes, pl.int_range(pl.len(), dtype=pl.UInt32).alias("_record")
+        pl.Series("paper", paper_of_record),
+        pl.Series("single", records_per_paper[paper_of_record] == 1),
+        title_codes,
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("_record"),
     ).lazy()
-    latest_first = pl.col("captured_on").fill_null(pl.date(1, 1, 1))
-    # The record whose abstract the paper keeps: the longest (ties: smallest record id).
-    representative = (
-        pl.col("_record")
-        .sort_by(
-            ["abstract_len", "record_id", "a_hash"],
-            descending=[True, False, False],
-            nulls_last=True,
-        )
-        .first()
-    )
-    papers = (
-        records.group_by("paper")
-        .agg(
-            pl.col("title").sort_by([latest_first, "title"], descending=[True, False]).first(),
-            representative.alias("representative"),
-            pl.col("upvotes").max(),
-            pl.len().cast(pl.Int32).alias("source_count"),
-            pl.col("title_code").min().alias("min_title_code"),
-            pl.col("record_id").min().alias("min_record_id"),
-        )
-        .sort("paper")
-        .collect(engine="streaming")
-    )
+    papers = _per_paper(records, _PAPER_FIELDS).sort("paper").collect()
     papers = papers.with_columns(_paper_ids(papers, title_keys, abstract_keys))
     row_of_paper = np.zeros(paper_of_cluster.size, dtype=np.uint32)
     row_of_paper[papers["paper"].to_numpy()] = np.arange(papers.height, dtype=np.uint32)
     paper_ids = papers["paper_id"]
-    record_paper_ids = paper_ids.gather(row_of_paper[paper_of_cluster[cluster]])
-
-    authors = (
-        records.filter(pl.col("author_count").is_not_null())
-        .group_by("paper")
-        .agg(
-            pl.col("author_count")
-            .sort_by([latest_first, "author_count"], descending=[True, True])
-            .first()
-        )
-        .collect()
-    )
-    year_rank = pl.col("year_source").replace_strict(_YEAR_SOURCE_RANK, return_dtype=pl.Int8)
-    date_order = [year_rank, latest_first, "published_date", "date_text"]
-    date_desc = [False, True, False, False]
-    dates = (
-        records.filter(pl.col("published_date").is_not_null())
-        .group_by("paper")
-        .agg(
-            pl.col(c).sort_by(date_order, descending=date_desc).first()
-            for c in ("published_date", "date_text", "year_source")
-        )
-        .collect()
-    )
+    record_paper_ids = paper_ids.gather(row_of_paper[paper_of_record])
+    authors = _per_paper(
+        records.filter(pl.col("author_count").is_not_null()), _AUTHOR_FIELDS
+    ).collect()
+    dates = _per_paper(
+        records.filter(pl.col("published_date").is_not_null()), _DATE_FIELDS
+    ).collect()
     return Deduplicated(
         papers=papers.select(
             "paper_id", "title", "upvotes", "source_count", pl.col("representative").cast(pl.UInt32)
