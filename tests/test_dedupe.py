@@ -5,11 +5,20 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from etl.dedupe import deduplicate
+from etl.dedupe import (
+    _AUTHOR_FIELDS,
+    _DATE_FIELDS,
+    _PAPER_FIELDS,
+    _Fields,
+    _per_paper,
+    deduplicate,
+)
 from etl.fastparse import RAW_RECORD_SCHEMA
+from etl.normalize import stable_id
 from etl.pipeline import prepare_records
 
 ABSTRACT = (
@@ -289,3 +298,41 @@ def test_title_pairs_are_every_similar_pair_within_a_block(
         }
     )
     assert _similar_title_pairs(blocks, titles, keys, max_batched_block) == expected
+
+
+def test_papers_whose_ids_clash_hash_their_whole_abstracts():
+    """Same title and the same first 100 characters of abstract, then different: two papers
+    whose smallest record ids are equal, so both ids hash the whole abstract instead."""
+    opening = ABSTRACT[:100]
+    frame = records(
+        {"title": "Meta Learning", "abstract": opening + OTHER_ABSTRACT},
+        {"title": "Meta Learning", "abstract": opening + " " + ABSTRACT[::-1]},
+    )
+    assert frame["record_id"].n_unique() == 1
+    result = deduplicate(frame)
+    expected = {stable_id("metalearning", a) for a in frame["abstract_key"]}
+    assert set(result.papers["paper_id"]) == expected
+
+
+@pytest.mark.parametrize("fields", [_PAPER_FIELDS, _AUTHOR_FIELDS, _DATE_FIELDS])
+def test_a_paper_with_one_record_takes_what_merging_that_record_gives(fields: _Fields) -> None:
+    frame = records(
+        {"title": "Meta Learning", "abstract": ABSTRACT, "author_count": 3, "upvotes": 7},
+        {"title": "Meta Learning", "abstract": None, "captured_on": dt.date(2025, 1, 1)},
+        {
+            "title": "Continual Learning",
+            "abstract": OTHER_ABSTRACT,
+            "published_date": dt.date(2024, 3, 1),
+            "date_text": "Mar 1",
+            "year_source": "capture_date",
+            "captured_on": dt.date(2024, 6, 1),
+        },
+    )
+    own_papers = frame.with_columns(
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("paper"),
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("_record"),
+        pl.lit(5, pl.UInt32).alias("title_code"),
+    ).lazy()
+    taken = _per_paper(own_papers.with_columns(single=pl.lit(True)), fields)
+    merged = _per_paper(own_papers.with_columns(single=pl.lit(False)), fields)
+    assert taken.collect().equals(merged.sort("paper").collect())
