@@ -444,11 +444,12 @@ _PAPER_FIELDS = _Fields(
     ),
     merged=(
         pl.col("title").sort_by([_LATEST_FIRST, "title"], descending=[True, False]).first(),
-        # The record whose abstract the paper keeps: the longest (ties: smallest record id).
+        # The record whose abstract the paper keeps: the longest (ties: smallest record id,
+        # then the first record read, so that `No...` and `No…` never swap between runs).
         pl.col("_record")
         .sort_by(
-            ["abstract_len", "record_id", "a_hash"],
-            descending=[True, False, False],
+            ["abstract_len", "record_id", "a_hash", "_record"],
+            descending=[True, False, False, False],
             nulls_last=True,
         )
         .first()

@@ -101,6 +101,20 @@ def test_truncated_abstract_merges_and_the_full_one_is_kept():
     assert abstracts(result, frame) == [ABSTRACT]
 
 
+def test_abstracts_differing_only_in_their_ellipsis_keep_the_first_read():
+    # A tie on length, record id and abstract key. On a million records polars' group-by
+    # once let it go to whichever record a thread met first: `...` in one run, `…` the next.
+    dotted, ellipsis = ABSTRACT[:150] + "...", ABSTRACT[:150] + "…"
+    for first, second in ((dotted, ellipsis), (ellipsis, dotted)):
+        frame = records(
+            {"title": "Meta Learning", "abstract": first},
+            {"title": "Meta Learning", "abstract": second},
+            {"title": "Meta Learning", "abstract": second},
+        )
+        assert frame["abstract_key"].n_unique() == 1 and frame["record_id"].n_unique() == 1
+        assert abstracts(deduplicate(frame), frame) == [first]
+
+
 def test_same_title_with_clearly_different_abstracts_stays_two_papers():
     result = deduplicate(
         records(
