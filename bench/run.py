@@ -6,20 +6,24 @@ each in a fresh subprocess with wall time and peak RSS measured:
   cat          read every dump to /dev/null: the I/O floor (warm page cache)
   naive        bench/naive.py, the straightforward pure-Python reference
   build cold   papers-etl build --no-validate --no-cache: every dump parsed
-  build warm   the same with the per-dump cache on (fills build/cache, or reuses it)
+  build warm   the same with the per-dump cache on: every dump from build/cache (the
+               sampled run before it fills the cache if needed)
   incremental  one new dump added to the pile, cache on: only that dump is parsed
   validate     papers-etl validate on the cold build's tables
 
 and checks the build's distinct paper count against the pile's expected.json.
 
     python bench/run.py [--sizes 10MB,100MB,1GB] [--work build/bench] [--skip-naive]
+                        [--no-tree-memory]
 
 Peak RSS is `ru_maxrss` from wait4 (the largest single process, workers included), plus two
 sampled sums over the process tree: RSS (a page shared by several processes, such as the
 libraries every worker maps, counted once per process) and PSS (each shared page split among
-the processes sharing it: what the tree as a whole takes from the machine). Sampling every
-0.1 s costs time on 2 cores: the 1 GB warm build took 17.5-19.7 s sampled, 15.5-17.5 s not;
-sampling every 0.5 s missed the peak by 170 MiB.
+the processes sharing it: what the tree as a whole takes from the machine). Sampling PSS
+every 0.1 s reads every process's page tables and costs time on 2 cores (3-5 s of a 23 s
+build at 1 GB; every 0.5 s missed the peak by 170 MiB), so each build step runs twice: once
+sampled, for the tree figures, then once unsampled, for the seconds, stage times and the
+build's own peak RSS. `--no-tree-memory` skips the sampled runs.
 Results also go to WORK/results.json, merged by size.
 """
 
@@ -36,6 +40,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -132,8 +137,11 @@ class TreeRssSampler(threading.Thread):
         self.join()
 
 
-def measure(step: Step, log_dir: Path, env: dict[str, str] | None = None) -> Step:
-    """Run step.command in a fresh process; wall time, ru_maxrss via wait4, sampled tree RSS."""
+def measure(
+    step: Step, log_dir: Path, env: dict[str, str] | None = None, sample: bool = True
+) -> Step:
+    """Run step.command in a fresh process; wall time, ru_maxrss via wait4 and, if `sample`,
+    the sampled tree RSS and PSS."""
     log_dir.mkdir(parents=True, exist_ok=True)
     slug = step.name.replace(" ", "-")
     with open(log_dir / f"{slug}.out", "wb") as out, open(log_dir / f"{slug}.err", "wb") as err:
@@ -144,14 +152,17 @@ def measure(step: Step, log_dir: Path, env: dict[str, str] | None = None) -> Ste
             step.returncode, step.note = 127, f"could not start: {exc}"
             return step
         sampler = TreeRssSampler(proc.pid)
-        sampler.start()
+        if sample:
+            sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
         step.seconds = time.perf_counter() - started
-        sampler.stop()
+        if sample:
+            sampler.stop()
     proc.returncode = step.returncode = os.waitstatus_to_exitcode(status)
     step.max_rss_mib = usage.ru_maxrss / 1024  # KiB on Linux
-    step.tree_rss_mib = sampler.peak / 2**20 if sampler.peak else None
-    step.tree_pss_mib = sampler.peak_pss / 2**20 if sampler.peak_pss else None
+    if sample:
+        step.tree_rss_mib = sampler.peak / 2**20 if sampler.peak else None
+        step.tree_pss_mib = sampler.peak_pss / 2**20 if sampler.peak_pss else None
     if not step.ok:
         tail = (log_dir / f"{slug}.err").read_text(errors="replace").strip().splitlines()[-3:]
         step.note = f"exit {step.returncode}: " + " | ".join(tail)[-300:]
@@ -239,14 +250,25 @@ def table_rows(folder: Path, table: str) -> int | None:
 
 
 def run_build(name: str, raw: Path, out: Path, size_dir: Path, megabytes: float,
-              extra_args: list[str], expect_papers: int, expect_records: int) -> Step:
+              extra_args: list[str], expect_papers: int, expect_records: int,
+              tree_memory: bool = True, before: Callable[[], None] | None = None) -> Step:
+    """One build step: a sampled run for the tree's memory (if `tree_memory`), then the
+    unsampled run whose time is reported; `before` runs before each."""
     summary_path = size_dir / "logs" / f"{name.replace(' ', '-')}.summary.json"
-    summary_path.unlink(missing_ok=True)
     env = {**os.environ, SUMMARY_ENV: str(summary_path), "GX_ANALYTICS_ENABLED": "false",
            "HF_HUB_OFFLINE": "1"}
-    step = Step(name, [*papers_etl(), "build", "--raw", str(raw), "--out", str(out),
-                       "--no-validate", *extra_args], megabytes=megabytes)
-    measure(step, size_dir / "logs", env)
+    command = [*papers_etl(), "build", "--raw", str(raw), "--out", str(out), "--no-validate",
+               *extra_args]
+    step = Step(name, command, megabytes=megabytes)
+    if tree_memory:
+        if before is not None:
+            before()
+        sampled = measure(Step(name, command), size_dir / "logs" / "sampled", env)
+        step.tree_rss_mib, step.tree_pss_mib = sampled.tree_rss_mib, sampled.tree_pss_mib
+    if before is not None:
+        before()
+    summary_path.unlink(missing_ok=True)
+    measure(step, size_dir / "logs", env, sample=False)
     if summary_path.is_file():
         step.summary = json.loads(summary_path.read_text())
         stages = step.summary.get("stage_seconds")
@@ -266,7 +288,8 @@ def run_build(name: str, raw: Path, out: Path, size_dir: Path, megabytes: float,
     return step
 
 
-def bench_size(label: str, work: Path, seed: int, skip_naive: bool, jobs: int | None) -> dict:
+def bench_size(label: str, work: Path, seed: int, skip_naive: bool, jobs: int | None,
+               tree_memory: bool = True) -> dict:
     size = parse_size(label)
     size_dir = work / label
     size_dir.mkdir(parents=True, exist_ok=True)
@@ -299,18 +322,18 @@ def bench_size(label: str, work: Path, seed: int, skip_naive: bool, jobs: int | 
     jobs_args = ["--jobs", str(jobs)] if jobs is not None else []
     papers, records = expected["distinct_papers"], expected["raw_records"]
     cold = run_build("build cold", pile, outs / "build", size_dir, megabytes,
-                     ["--no-cache", *jobs_args], papers, records)
+                     ["--no-cache", *jobs_args], papers, records, tree_memory)
     steps.append(cold)
     if cold.ok:
         steps.append(run_build("build warm", pile, outs / "build-cached", size_dir, megabytes,
-                               jobs_args, papers, records))
+                               jobs_args, papers, records, tree_memory))
         extra = expected["extra"]
         incr = incremental_raw(size_dir)
-        forget_cached(incr / extra["file"])
         incr_mb = megabytes + (incr / extra["file"]).stat().st_size / 1e6
         steps.append(run_build("incremental", incr, outs / "incremental", size_dir, incr_mb,
                                jobs_args, extra["distinct_papers_after"],
-                               extra["raw_records_after"]))
+                               extra["raw_records_after"], tree_memory,
+                               before=lambda: forget_cached(incr / extra["file"])))
         validate = Step("validate", [*papers_etl(), "validate", "--data", str(outs / "build")])
         measure(validate, logs, {**os.environ, "GX_ANALYTICS_ENABLED": "false"})
         validate.check = "PASS" if validate.ok else "FAIL"
@@ -378,11 +401,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-naive", action="store_true")
     parser.add_argument("--jobs", type=int, default=None, help="passed to papers-etl build")
+    parser.add_argument("--no-tree-memory", action="store_true",
+                        help="skip the sampled runs (no tree RSS/PSS; half the build runs)")
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     results = []
     for label in (s.strip() for s in args.sizes.split(",") if s.strip()):
-        result = bench_size(label, args.work.resolve(), args.seed, args.skip_naive, args.jobs)
+        result = bench_size(label, args.work.resolve(), args.seed, args.skip_naive, args.jobs,
+                            tree_memory=not args.no_tree_memory)
         print_table(result)
         results.append(result)
         write_results(args.work, results)
