@@ -165,9 +165,14 @@ def write_row_groups(path: Path, spec: TableSpec) -> Iterator[Callable[[pa.Table
 def write_tables(
     tables: Mapping[str, pa.Table | StreamedTable], specs: tuple[TableSpec, ...], staging: Path
 ) -> None:
-    """Write every table into the staging folder and flush it to disk."""
+    """Write every table into the staging folder and flush it to disk.
+
+    Tables in memory are written first: a streamed one may still be gathering its rows in
+    the background (the papers' abstracts), and is written last.
+    """
+    in_memory_first = sorted(specs, key=lambda spec: not isinstance(tables[spec.name], pa.Table))
     try:
-        for spec in specs:
+        for spec in in_memory_first:
             path = staging / spec.file_name
             table = tables[spec.name]
             if isinstance(table, pa.Table):
