@@ -803,41 +803,71 @@ class PapersTable:
             shutil.rmtree(self._spill_dir, ignore_errors=True)
 
     def _spill_abstracts(self, ranked: pl.DataFrame, spill: list[Path]) -> None:
-        """One pass over the dumps: each representative's abstract to its row group's spill."""
+        """One pass over the dumps: each representative's abstract to its row group's spill.
+
+        Each dump adds a few rows to every row group. They are taken from the dump in one go,
+        in row-group order, and buffered per row group until about `_SPILL_BATCH_BYTES`: a
+        batch per dump and row group made their number, and their cost, grow as dumps x row
+        groups (80,000 batches and 11 s at 3 GB).
+        """
         schema = pa.schema([("rank", pa.uint32()), ("abstract", pa.large_string())])
         groups = ranked["group"].to_numpy()
         ranks = ranked["rank"].to_numpy()
         with contextlib.ExitStack() as stack:
-            writers = [stack.enter_context(pa.ipc.new_stream(str(p), schema)) for p in spill]
+            buffers = [
+                _SpillBuffer(stack.enter_context(pa.ipc.new_stream(str(p), schema)), schema)
+                for p in spill
+            ]
             for position, local, wanted in self.store.by_file(ranked["representative"]):
                 for low, high, abstracts in self.store.take_windows(
                     position, "abstract", local.to_numpy()
                 ):
-                    self._spill(writers, schema, groups, ranks, wanted[low:high], abstracts)
+                    indices = wanted[low:high].to_numpy()
+                    order = np.argsort(groups[indices], kind="stable")
+                    row_groups = groups[indices[order]]
+                    taken = abstracts.take(pa.array(order))
+                    taken_ranks = ranks[indices[order]]
+                    bounds = [0, *(np.flatnonzero(np.diff(row_groups)) + 1), len(order)]
+                    for start, end in itertools.pairwise(bounds):
+                        buffers[int(row_groups[start])].add(
+                            taken_ranks[start:end], taken.slice(start, end - start)
+                        )
+            for buffer in buffers:
+                buffer.flush()
 
-    @staticmethod
-    def _spill(
-        writers: list[pa.RecordBatchStreamWriter],
-        schema: pa.Schema,
-        groups: np.ndarray,
-        ranks: np.ndarray,
-        wanted: pl.Series,
-        abstracts: pa.Array,
-    ) -> None:
-        """Abstracts taken from one dump to the spill files of their papers' row groups."""
-        indices = wanted.to_numpy()
-        file_groups = groups[indices]
-        order = np.argsort(file_groups, kind="stable")
-        bounds = np.flatnonzero(np.diff(file_groups[order])) + 1
-        for part in np.split(order, bounds):
-            batch = pa.record_batch(
-                [
-                    pa.array(ranks[indices[part]]),
-                    abstracts.take(pa.array(part)).cast(pa.large_string()),
-                ],
-                schema=schema,
-            )
-            writers[int(file_groups[part[0]])].write_batch(batch)
+
+_SPILL_BATCH_BYTES = 2**20
+
+
+class _SpillBuffer:
+    """One row group's spilled abstracts, written a batch of about `_SPILL_BATCH_BYTES` at a
+    time (the slices held keep at most that much of each dump's taken abstracts alive)."""
+
+    def __init__(self, writer: pa.RecordBatchStreamWriter, schema: pa.Schema) -> None:
+        self.writer, self.schema = writer, schema
+        self.ranks: list[np.ndarray] = []
+        self.abstracts: list[pa.Array] = []
+        self.size = 0
+
+    def add(self, ranks: np.ndarray, abstracts: pa.Array) -> None:
+        self.ranks.append(ranks)
+        self.abstracts.append(abstracts)
+        self.size += abstracts.nbytes
+        if self.size >= _SPILL_BATCH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.ranks:
+            return
+        batch = pa.record_batch(
+            [
+                pa.array(np.concatenate(self.ranks), pa.uint32()),
+                pa.concat_arrays(self.abstracts).cast(pa.large_string()),
+            ],
+            schema=self.schema,
+        )
+        self.writer.write_batch(batch)
+        self.ranks, self.abstracts, self.size = [], [], 0
 
 
 def _read_spill(path: Path) -> pl.DataFrame:
