@@ -759,7 +759,9 @@ class PapersTable:
     Papers are in `paper_id` order; each row group's abstracts are gathered from the record
     store in one pass over the dumps and spilled per row group (into a folder under
     `work_dir`), then written in order. The gathering starts at once on `background`, so
-    that it overlaps whatever the build does before writing.
+    that it overlaps the writing of the other tables. (Started at the end of dedupe instead,
+    it overlapped the building of the sources table too, and one 1 GB dump peaked at
+    1,060 MiB instead of 970 MiB, for no time gained.)
     """
 
     def __init__(
@@ -886,10 +888,9 @@ def assemble_tables(
     background: Executor,
 ) -> tuple[dict[str, pa.Table | PapersTable], int]:
     """Stored records of every dump -> the six output tables (papers written lazily: its
-    abstracts are gathered into `work_dir` on `background` meanwhile)."""
+    abstracts are gathered into `work_dir` on `background` from the end of this call)."""
     keys = key_frame(entries, store)
     merged = deduplicate(keys, lambda rows: store.gather("abstract_key", rows))
-    papers = PapersTable(merged.papers, store, work_dir, background)
     timer("dedupe")
     representatives = merged.papers.select(pl.col("representative").alias("record"), "paper_id")
     links = (
@@ -917,7 +918,7 @@ def assemble_tables(
         for name, frame in frames.items()
     }
     tables["rejects"] = conform(rejects_frame(entries), schemas.REJECTS)
-    tables["papers"] = papers
+    tables["papers"] = PapersTable(merged.papers, store, work_dir, background)
     timer("tables")
     return tables, merged.merged_records
 
