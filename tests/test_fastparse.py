@@ -34,6 +34,14 @@ EXTRA_LINES = [
 ]
 
 
+# One edit of a seed dump: drop, duplicate or insert a line at a position.
+EDIT = st.tuples(
+    st.integers(0, 400),
+    st.sampled_from(["drop", "dup", "insert"]),
+    st.sampled_from(EXTRA_LINES),
+)
+
+
 def both(text: str, captured_on: dt.date | None):
     lines, ends_with_newline = dump_lines(text)
     return parse_regular(lines, ends_with_newline, captured_on), parse_dump(text, captured_on)
@@ -71,14 +79,7 @@ def test_the_seeds_take_the_fast_path_and_agree():
 @given(
     name=st.sampled_from(sorted(SEED_LINES)),
     captured_on=st.sampled_from(CAPTURES),
-    edits=st.lists(
-        st.tuples(
-            st.integers(0, 400),
-            st.sampled_from(["drop", "dup", "insert"]),
-            st.sampled_from(EXTRA_LINES),
-        ),
-        max_size=4,
-    ),
+    edits=st.lists(EDIT, max_size=4),
     cut=st.one_of(st.none(), st.integers(100, 200_000)),
 )
 def test_mutated_seeds_are_either_refused_or_parsed_the_same(name, captured_on, edits, cut):
@@ -109,16 +110,6 @@ def as_fields(found):
     return found.records.to_dicts(), facts, found.captured_on
 
 
-EDITS = st.lists(
-    st.tuples(
-        st.integers(0, 400),
-        st.sampled_from(["drop", "dup", "insert"]),
-        st.sampled_from(EXTRA_LINES),
-    ),
-    max_size=3,
-)
-
-
 def test_seed_pages_in_one_batch_get_the_answer_each_gets_alone():
     batch = [
         Page(*dump_lines(text), captured_on)
@@ -138,7 +129,7 @@ def test_seed_pages_in_one_batch_get_the_answer_each_gets_alone():
         st.tuples(
             st.sampled_from(sorted(SEED_LINES)),
             st.sampled_from(CAPTURES),
-            EDITS,
+            st.lists(EDIT, max_size=3),
             st.one_of(st.none(), st.integers(0, 30_000)),
             st.one_of(st.none(), st.lists(st.integers(2000, 2030), max_size=2)),
         ),
