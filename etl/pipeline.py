@@ -18,7 +18,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field, fields
@@ -347,7 +347,7 @@ def _dump_text(
 
 
 def parse_files(
-    dumps: Sequence[tuple[bytes, str, dt.date | None, str | None]],
+    dumps: Iterable[tuple[bytes, str, dt.date | None, str | None]],
 ) -> list[FileResult]:
     """Decode, parse and clean dumps: (bytes, file name, capture date, SHA-256 if known).
 
@@ -568,9 +568,7 @@ def _parse_paths(tasks: list[_ParseTask]) -> list[tuple[FileEntry, bool]]:
     """
     found = [_stored_or_read(task) for task in tasks]
     unparsed = [item for item in found if isinstance(item, _Unparsed)]
-    results = iter(
-        parse_files([(u.data, u.source_file, u.captured_on, u.sha256) for u in unparsed])
-    )
+    results = iter(parse_files(_handed_over(unparsed)))
     del unparsed
     outcomes = []
     for item in found:
@@ -588,6 +586,17 @@ def _parse_paths(tasks: list[_ParseTask]) -> list[tuple[FileEntry, bool]]:
             ) from exc
         outcomes.append((entry, False))
     return outcomes
+
+
+def _handed_over(
+    unparsed: list[_Unparsed],
+) -> Iterator[tuple[bytes, str, dt.date | None, str | None]]:
+    """The dumps' bytes for `parse_files`, each let go of here once handed over: a big dump
+    read whole is then held once, not until the whole batch is parsed."""
+    for item in unparsed:
+        data, item.data = item.data, b""
+        yield data, item.source_file, item.captured_on, item.sha256
+        del data
 
 
 def _size(path: Path) -> int:
