@@ -368,16 +368,16 @@ def parse_files(
             text.warnings.extend(_dump_warnings(text.source_file, dump))
         accounts.append(_account(text.source_file, text.sha256, dump, text.warnings))
         raws.append(raw)
-    records = prepare_records(pl.concat(raws)) if raws else None
-    links = link_rows(records["abstract"]) if records is not None else None
+    if not raws:
+        return []
+    records = prepare_records(pl.concat(raws))
+    links = link_rows(records["abstract"])
     results, first = [], 0
     for account, raw in zip(accounts, raws, strict=True):
-        own_records = records.slice(first, raw.height)  # type: ignore[union-attr]
+        own_links = _links_between(links, first, first + raw.height)
         results.append(
             FileResult(
-                **_shallow(account),
-                records=own_records,
-                links=_links_between(links, first, first + raw.height),  # type: ignore[arg-type]
+                **_shallow(account), records=records.slice(first, raw.height), links=own_links
             )
         )
         first += raw.height
@@ -741,7 +741,7 @@ def _all_links(entries: list[FileEntry], store: RecordStore) -> pl.DataFrame:
     stored = [e for e in entries if e.record_count]
     frames = [
         entry.links.with_columns(pl.col("record") + int(first))
-        for entry, first in zip(stored, store.offsets, strict=False)
+        for entry, first in zip(stored, store.offsets[:-1], strict=True)
         if entry.links is not None and entry.links.height
     ]
     return pl.concat(frames) if frames else pl.DataFrame(schema=LINK_ROW_SCHEMA)
@@ -779,7 +779,7 @@ class PapersTable:
         self.papers = papers.sort("paper_id")
         self.store = store
         self.num_rows = self.papers.height
-        group_size = config.PARQUET_ROW_GROUP_SIZE
+        self._group_size = group_size = config.PARQUET_ROW_GROUP_SIZE
         ranked = self.papers.select(
             (pl.int_range(pl.len(), dtype=pl.UInt32) // group_size).alias("group"),
             pl.int_range(pl.len(), dtype=pl.UInt32).alias("rank"),
@@ -791,7 +791,7 @@ class PapersTable:
         self._spilled = background.submit(self._spill_abstracts, ranked, self._spill_paths)
 
     def write(self, path: Path) -> None:
-        group_size = config.PARQUET_ROW_GROUP_SIZE
+        group_size = self._group_size  # the one the spill was split by
         try:
             self._spilled.result()
             # Arrow encodes and compresses a row group without the GIL: the next one is put
