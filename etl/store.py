@@ -5,7 +5,8 @@ reads back only the columns each stage needs: the deduplicator never holds the a
 and the papers table gathers them file by file. An entry is two files: the records, and a
 metadata file (pickled) holding what the caller keeps of the dump besides them, which is
 written last and so marks the entry complete. The files are keyed by the dump's content
-hash, the parser version and the capture date, so the same folder is the incremental cache:
+hash, the capture date and the parser's version (with the versions of the tools whose
+output it stores: `cache_version`), so the same folder is the incremental cache:
 an unchanged dump is never parsed twice.
 """
 
@@ -16,6 +17,7 @@ import datetime as dt
 import functools
 import os
 import pickle
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +35,19 @@ _TAKE_WINDOW_BYTES = 64 * 2**20
 _META = ".meta.pkl"
 
 
+def cache_version() -> str:
+    """What, besides a dump's bytes and capture date, decides what parsing it yields.
+
+    The parser's own version, and the tools whose output is stored: polars (its string
+    hashes, which dedupe compares across dumps, are stable only within one polars version;
+    its lower-casing and regex classes build the title keys) and Python's Unicode tables
+    (NFC). Upgrading either must not mix old entries with new ones.
+    """
+    return f"v{config.PARSER_VERSION}-polars{pl.__version__}-unicode{unicodedata.unidata_version}"
+
+
 def entry_stem(store_dir: Path, sha: str, captured_on: dt.date | None) -> Path:
-    return store_dir / f"{sha}-v{config.PARSER_VERSION}-{captured_on or 'none'}"
+    return store_dir / f"{sha}-{cache_version()}-{captured_on or 'none'}"
 
 
 @dataclass(frozen=True)
