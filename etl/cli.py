@@ -47,7 +47,11 @@ def build(
     ] = True,
     jobs: Annotated[int, typer.Option(help="Worker processes for parsing (0 = one per core).")] = 0,
     cache: Annotated[
-        bool, typer.Option(help="Reuse per-dump parses cached under build/cache.")
+        bool,
+        typer.Option(
+            help="Reuse per-dump parses cached under build/cache (entries of other parser "
+            "or tool versions are removed)."
+        ),
     ] = True,
 ) -> None:
     """Parse, normalize, deduplicate and write the tables, atomically."""

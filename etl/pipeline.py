@@ -37,7 +37,15 @@ from etl.links import LINK_ROW_SCHEMA, link_rows
 from etl.normalize import clean_records, dump_lines
 from etl.parse import dump_years, page_starts, parse_lines
 from etl.records import ParsedDump, Reject
-from etl.store import EntryWriter, RecordStore, StoredRecords, entry_stem, load_meta, save
+from etl.store import (
+    EntryWriter,
+    RecordStore,
+    StoredRecords,
+    entry_stem,
+    load_meta,
+    prune,
+    save,
+)
 from etl.stream import plan_pages, read_pages
 from etl.write import (
     OutputError,
@@ -1028,6 +1036,8 @@ def build(
             cleanup.enter_context(output_lock(out_dir))
             store_dir = cache_dir or Path(cleanup.enter_context(tempfile.TemporaryDirectory()))
             entries, summary.files_from_cache = parse_all(paths, captured, jobs, store_dir, on_file)
+            if cache_dir is not None:
+                prune(cache_dir)
         except OutputError as exc:
             outcome.exit_code, outcome.message = 3, str(exc)
             return outcome

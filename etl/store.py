@@ -17,6 +17,8 @@ import datetime as dt
 import functools
 import os
 import pickle
+import re
+import time
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -48,6 +50,41 @@ def cache_version() -> str:
 
 def entry_stem(store_dir: Path, sha: str, captured_on: dt.date | None) -> Path:
     return store_dir / f"{sha}-{cache_version()}-{captured_on or 'none'}"
+
+
+# An entry's files: `<sha256>-<cache version>-<capture date><suffix>`.
+_ENTRY_NAME = re.compile(
+    r"(?P<sha>[0-9a-f]{64})-(?P<version>v.+)-(?P<captured>none|\d{4}-\d{2}-\d{2})\."
+)
+# A file a killed worker left half-written is removed once it is this old (a younger one may
+# belong to a build running right now on the same cache).
+_ABANDONED_SECONDS = 24 * 3600
+
+
+def prune(store_dir: Path) -> int:
+    """Remove the entries no build of this version can use: those of other cache versions,
+    and half-written files left by killed workers. Returns how many files went.
+
+    Entries of this version stay, whether or not the current dumps need them: a dump taken
+    out of the raw folder and put back is not parsed again.
+    """
+    current, removed = cache_version(), 0
+    try:
+        names = os.listdir(store_dir)
+    except OSError:
+        return 0
+    for name in names:
+        match = _ENTRY_NAME.match(name)
+        if match is None:
+            continue
+        path = store_dir / name
+        with contextlib.suppress(OSError):
+            stale = match["version"] != current
+            abandoned = ".tmp" in name and time.time() - path.stat().st_mtime > _ABANDONED_SECONDS
+            if stale or abandoned:
+                path.unlink()
+                removed += 1
+    return removed
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import shutil
 import sys
+import time
 import unicodedata
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -23,6 +24,7 @@ import pytest
 from etl import build, config
 from etl.pipeline import _batches, _one_polars_thread_each, parse_file, parse_files
 from etl.schemas import TABLES
+from etl.store import cache_version, prune
 from tests.conftest import COMPACT_SEED, PROJECT_ROOT, SEARCH_SEED, copy_seeds
 
 BROKEN = PROJECT_ROOT / "tests" / "fixtures" / "broken"
@@ -107,6 +109,32 @@ def test_cached_dumps_are_parsed_again_after_a_parser_or_tool_upgrade(
     upgraded = build(raw, tmp_path / "out", validate=False, cache_dir=cache)
     assert upgraded.exit_code == 0, upgraded.message
     assert upgraded.summary.files_from_cache == 0
+    # The old entries, of no use to this version, are gone.
+    names = sorted(path.name for path in cache.iterdir())
+    assert len(names) == 4  # records and metadata of each seed
+    assert all(f"-{cache_version()}-" in name for name in names), names
+
+
+def test_pruning_keeps_this_versions_entries_and_young_unfinished_files(tmp_path):
+    sha, current = "0" * 64, cache_version()
+    old = time.time() - 2 * 24 * 3600
+    kept = [
+        f"{sha}-{current}-none.records.arrow",
+        f"{sha}-{current}-2025-11-11.meta.pkl",
+        f"{sha}-{current}-none.records.arrow.tmp41",  # maybe another build's, right now
+        "notes.txt",  # not the store's
+    ]
+    removed = [
+        f"{sha}-v9-none.records.arrow",
+        f"{sha}-v10-polars1.0.0-unicode14.0.0-2025-11-11.meta.pkl",
+        f"{sha}-{current}-none.records.arrow.tmp42",  # left by a worker killed two days ago
+    ]
+    for name in kept + removed:
+        (tmp_path / name).touch()
+    os.utime(tmp_path / removed[-1], (old, old))
+    os.utime(tmp_path / "notes.txt", (old, old))
+    assert prune(tmp_path) == len(removed)
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(kept)
 
 
 def _polars_threads(_: int) -> int:
