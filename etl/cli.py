@@ -13,11 +13,9 @@ from etl import config
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-# polars allocates with jemalloc, which by default keeps freed pages for 10 s: the build's
-# short-lived frames then pile up in its resident memory (1 GB of dumps: 1.19 GiB peak with
-# the default, 0.91 GiB with pages returned at once, at the same speed). Read when polars is
-# first loaded, which is after this; parse workers inherit it.
-os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
+# polars' allocator gives freed pages back at once (see config); read when polars is first
+# loaded, which is after this. Parse workers get their own setting (etl/pipeline.py).
+os.environ.setdefault("_RJEM_MALLOC_CONF", config.JEMALLOC_CONF_BUILD)
 # pyarrow allocates with mimalloc, which keeps freed pages too: one 1 GB dump's build peaked
 # at 1,054 MiB while writing the papers' row groups, and at 938 MiB with freed pages given
 # back after 100 ms (0 ms: 843 MiB, but the 1 GB pile's write took 2 s longer).

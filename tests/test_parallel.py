@@ -22,7 +22,7 @@ import polars as pl
 import pytest
 
 from etl import build, config
-from etl.pipeline import _batches, _one_polars_thread_each, parse_file, parse_files
+from etl.pipeline import _batches, _worker_environment, parse_file, parse_files
 from etl.schemas import TABLES
 from etl.store import cache_version, prune
 from tests.conftest import COMPACT_SEED, PROJECT_ROOT, SEARCH_SEED, copy_seeds
@@ -146,7 +146,7 @@ def test_workers_run_polars_on_one_thread_each(monkeypatch):
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["etl.pipeline"])
     with (
-        _one_polars_thread_each(),
+        _worker_environment(),
         ProcessPoolExecutor(max_workers=2, mp_context=context) as executor,
     ):
         assert os.environ["POLARS_MAX_THREADS"] == "1"
@@ -154,11 +154,23 @@ def test_workers_run_polars_on_one_thread_each(monkeypatch):
     assert "POLARS_MAX_THREADS" not in os.environ  # this process is left as it was
 
 
-def test_a_users_polars_thread_count_is_kept(monkeypatch):
+def test_workers_get_the_parse_workers_allocator_setting_not_the_builds(monkeypatch):
+    # What the CLI's setting becomes once polars is imported: polars' defaults, then it.
+    build_setting = f"dirty_decay_ms:500,muzzy_decay_ms:1000,{config.JEMALLOC_CONF_BUILD}"
+    monkeypatch.setenv("_RJEM_MALLOC_CONF", build_setting)
+    with _worker_environment():
+        assert os.environ["_RJEM_MALLOC_CONF"] == config.JEMALLOC_CONF_PARSE_WORKER
+    assert os.environ["_RJEM_MALLOC_CONF"] == build_setting  # this process's is left as it was
+
+
+def test_a_users_polars_threads_and_allocator_settings_are_kept(monkeypatch):
     monkeypatch.setenv("POLARS_MAX_THREADS", "2")
-    with _one_polars_thread_each():
+    monkeypatch.setenv("_RJEM_MALLOC_CONF", "narenas:1")
+    with _worker_environment():
         assert os.environ["POLARS_MAX_THREADS"] == "2"
+        assert os.environ["_RJEM_MALLOC_CONF"] == "narenas:1"
     assert os.environ["POLARS_MAX_THREADS"] == "2"
+    assert os.environ["_RJEM_MALLOC_CONF"] == "narenas:1"
 
 
 def test_dumps_parsed_together_give_what_each_gives_alone():
