@@ -32,7 +32,7 @@ import polars as pl
 from rapidfuzz import fuzz, process
 
 from etl import config
-from etl.normalize import stable_id
+from etl.normalize import abstract_key, stable_id
 
 ID_ABSTRACT_CHARS = 100
 # Pairs of blocks up to this many titles are scored together, 65,536 at a time; a bigger
@@ -117,7 +117,7 @@ class Deduplicated:
 
 
 AbstractKeys = Callable[[pl.Series], pl.Series]
-"""Looks up the `abstract_key` of records by row number (they stay out of the key frame)."""
+"""Looks up the `abstract_key` of records by row number (abstracts stay out of the key frame)."""
 
 
 def _title_codes(title_keys: pl.Series) -> tuple[pl.Series, pl.Series]:
@@ -502,14 +502,14 @@ def deduplicate(keys: pl.DataFrame, abstract_keys: AbstractKeys | None = None) -
     title_key, record_id, a_hash, prefix_hash, suffix_hash, abstract_len) and the footer
     fields (author_count, published_date, date_text, year_source, upvotes, captured_on).
     The abstracts themselves are looked up through `abstract_keys` only where hashes cannot
-    decide; by default they come from the frame's own `abstract_key` column.
+    decide; by default they come from the frame's own `abstract` column.
 
     Clustering runs on the hash columns and title numbers alone, and the per-record answer
     is attached to `keys` without copying it: at a million records the key frame is the
     biggest thing the build holds.
     """
     if abstract_keys is None:
-        column = keys["abstract_key"]
+        column = abstract_key(keys["abstract"], keys["abstract_len"])
         abstract_keys = column.gather
     title_codes, title_keys = _title_codes(keys["title_key"])
     frame = (

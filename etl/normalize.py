@@ -124,6 +124,19 @@ def clean_records(records: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def abstract_key(abstracts: pl.Series, abstract_lens: pl.Series) -> pl.Series:
+    """The abstract keys of stored abstracts: each abstract's first `abstract_len` characters.
+
+    The key is the abstract without a trailing truncation mark, so always a prefix of it:
+    stored records keep only the abstract and that length, not a second copy of every
+    abstract (which was 45 % of the record store).
+    """
+    frame = pl.DataFrame({"abstract": abstracts, "abstract_len": abstract_lens})
+    return frame.select(
+        pl.col("abstract").str.slice(0, pl.col("abstract_len")).alias("abstract_key")
+    ).to_series()
+
+
 def has_undecoded_bytes(value: str) -> bool:
     return _UNDECODED.search(value) is not None
 

@@ -34,7 +34,7 @@ from etl.decode import decode_dump
 from etl.dedupe import deduplicate
 from etl.fastparse import RAW_RECORD_SCHEMA, Page, parse_regular_pages
 from etl.links import LINK_ROW_SCHEMA, link_rows
-from etl.normalize import clean_records, dump_lines
+from etl.normalize import abstract_key, clean_records, dump_lines
 from etl.parse import dump_years, page_starts, parse_lines
 from etl.records import ParsedDump, Reject
 from etl.store import (
@@ -59,11 +59,12 @@ from etl.write import (
     write_tables,
 )
 
-# A stored record: the raw fields (fastparse.RAW_RECORD_SCHEMA) plus what normalize adds.
+# A stored record: the raw fields (fastparse.RAW_RECORD_SCHEMA) plus what normalize adds,
+# but for `abstract_key`, which is the abstract's first `abstract_len` characters
+# (`normalize.abstract_key`).
 RECORD_COLUMNS: dict[str, pl.DataType] = {
     **RAW_RECORD_SCHEMA,
     "title_key": pl.String,
-    "abstract_key": pl.String,
     "record_id": pl.String,
     "abstract_len": pl.Int32,
     "a_hash": pl.UInt64,
@@ -714,7 +715,7 @@ def _collect(
 
 # -- tables -----------------------------------------------------------------------------
 
-KEY_COLUMNS = [c for c in RECORD_COLUMNS if c not in ("abstract", "abstract_key")]
+KEY_COLUMNS = [c for c in RECORD_COLUMNS if c != "abstract"]
 
 
 _FILE_COLUMNS = {
@@ -916,7 +917,10 @@ def assemble_tables(
     """Stored records of every dump -> the six output tables (papers written lazily: its
     abstracts are gathered into `work_dir` on `background` from the end of this call)."""
     keys = key_frame(entries, store)
-    merged = deduplicate(keys, lambda rows: store.gather("abstract_key", rows))
+    lens = keys["abstract_len"]
+    merged = deduplicate(
+        keys, lambda rows: abstract_key(store.gather("abstract", rows), lens.gather(rows))
+    )
     timer("dedupe")
     representatives = merged.papers.select(pl.col("representative").alias("record"), "paper_id")
     links = (
