@@ -25,8 +25,8 @@ PARSER_VERSION = "11"
 PARQUET_COMPRESSION = "zstd"
 PARQUET_COMPRESSION_LEVEL = 3
 PARQUET_ROW_GROUP_SIZE = 65_536
-# Dumps bigger than this are read, parsed and stored a page at a time (etl/stream.py), so a
-# build's memory does not grow with the size of one file.
+# Dumps bigger than this are read a page at a time, and parsed and stored a batch of pages at
+# a time (etl/stream.py), so a build's memory does not grow with the size of one file.
 STREAM_DUMP_BYTES = 32 * 2**20
 # How polars' allocator (jemalloc) gives freed pages back. The build process, whose frames
 # are big and short-lived, gives them back at once: by default jemalloc keeps them 10 s, and

@@ -46,6 +46,7 @@ from etl.store import (
     prune,
     save,
 )
+from etl.stream import Page as StreamedPage
 from etl.stream import plan_pages, read_pages
 from etl.write import (
     OutputError,
@@ -409,7 +410,8 @@ def parse_file(
 def parse_big_file(
     path: Path, source_file: str, captured_on: dt.date | None, sha: str, stem: Path
 ) -> FileEntry | None:
-    """`parse_file` for a dump too big to hold: read, parsed and stored a page at a time.
+    """`parse_file` for a dump too big to hold: read, parsed and stored a batch of pages
+    (up to `config.PARSE_BATCH_BYTES`) at a time.
 
     The stored entry is the one `parse_file` would give. Returns None, having stored
     nothing, when the dump is not plain UTF-8 or is a single page (read it whole then).
@@ -420,11 +422,14 @@ def parse_big_file(
     dump = ParsedDump(dump_format=None, total_lines=plan.total_lines)
     writer = EntryWriter(stem, RECORD_COLUMNS)
     try:
-        for page in read_pages(path, plan):
-            [(parsed, raw)] = parse_pages(
-                [Page(page.lines, page.ends_with_newline, captured_on, plan.years)], [False]
-            )
-            records = prepare_records(_add_page(dump, parsed, raw, page.first_line))
+        for batch in _page_batches(read_pages(path, plan), config.PARSE_BATCH_BYTES):
+            pages = [Page(p.lines, p.ends_with_newline, captured_on, plan.years) for p in batch]
+            parsed = parse_pages(pages, [False] * len(pages))
+            raws = [
+                _add_page(dump, page_dump, raw, page.first_line)
+                for page, (page_dump, raw) in zip(batch, parsed, strict=True)
+            ]
+            records = prepare_records(pl.concat(raws))
             writer.write(records, link_rows(records["abstract"]))
         entry = FileEntry(**_shallow(_account(source_file, sha, dump, [])), links=writer.links)
         entry.warnings = _dump_warnings(source_file, dump)
@@ -437,6 +442,22 @@ def parse_big_file(
         writer.abort()
         raise
     return entry
+
+
+def _page_batches(pages: Iterable[StreamedPage], limit: int) -> Iterator[list[StreamedPage]]:
+    """Consecutive pages of a big dump grouped up to about `limit` characters, so that they
+    are parsed, cleaned and stored together as dumps are (page by page, the 1 GB dump parsed
+    at 16-20 MB/s)."""
+    batch: list[StreamedPage] = []
+    size = 0
+    for page in pages:
+        batch.append(page)
+        size += sum(map(len, page.lines)) + len(page.lines)
+        if size >= limit:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
 
 
 def _dump_warnings(source_file: str, dump: ParsedDump) -> list[Warning_]:
