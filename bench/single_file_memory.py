@@ -27,7 +27,10 @@ pages, 744,134 records, 521,926 papers: 51.2 s and 955 MiB (7.6 x the 125 MiB of
 1.00 x the input). Later that day, with dumps parsed in batches and a leaner dedupe, the
 peak had moved to the papers write and grown to 1,045 MiB; gathering the abstracts while the
 other tables are written, and pyarrow giving freed pages back after 100 ms, made it 57.7 s
-and 944 MiB (7.5 x the tables, 0.99 x the input).
+and 944 MiB (7.5 x the tables, 0.99 x the input). Later still, on a machine then running
+everything 20-30 % slower, 73.9 s and 937 MiB; with the pages of a big dump parsed 16 MiB at
+a time instead of one by one, 44.0 s (parse 62.6 -> 32.6 s) and 892 MiB (7.1 x the tables,
+0.93 x the input).
 """
 
 from __future__ import annotations
