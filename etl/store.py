@@ -105,7 +105,7 @@ class StoredRecords:
 
 
 class EntryWriter:
-    """One entry written in parts (a big dump, a batch of pages at a time), complete once closed.
+    """One entry written in parts (a big dump, some pages at a time), complete once closed.
 
     The records file is written under a temporary name and renamed, then the metadata,
     which marks the entry complete; an entry left by a killed worker is simply not found.
@@ -246,8 +246,8 @@ class RecordStore:
         (low, high, the values of rows[low:high]).
 
         Memory-mapped: only the pages of the rows taken are read. A dump of many batches (a
-        big dump, stored a batch of pages at a time) is mapped a window of batches at a time, each
-        window released before the next, so that taking never holds a whole big dump.
+        big dump, stored a batch of pages at a time) is mapped a window of batches at a time,
+        each window released before the next, so that taking never holds a whole big dump.
         """
         if len(rows) == 0:
             return
