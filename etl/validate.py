@@ -432,7 +432,8 @@ def validate_tables(
                 reports.append(_failed_suite(suite.name, INPUTS_RULE, "batch query", frame))
                 continue
             report = _run_suite(context, datasource, gx_suites[suite.name], suite, frame)
-            del frame  # one batch in memory at a time
+            del frame
+            _forget_batches(datasource)  # one batch in memory at a time
             reports.append(report.suite_report)
             if results_dir is not None:
                 path = results_dir / f"{suite.name}.json"
@@ -456,6 +457,17 @@ def validate_tables(
         summary = report_dir / "summary.json"
         summary.write_text(json.dumps(validation.to_json_dict(), indent=2) + "\n", encoding="utf-8")
     return validation
+
+
+def _forget_batches(datasource: Any) -> None:
+    """Drop the batches GX's execution engine keeps after a run.
+
+    The engine caches every batch it loaded, dataframe included, for the datasource's life:
+    at 1 GB of dumps the six batches piled up to a 1,099 MiB peak.
+    """
+    batch_manager = datasource.get_execution_engine().batch_manager
+    batch_manager.batch_data_cache.clear()
+    batch_manager.reset_batch_cache()
 
 
 @dataclass(frozen=True)

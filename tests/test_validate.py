@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import gc
 import json
 import os
 import subprocess
 import sys
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -557,3 +559,27 @@ def test_report_type_is_what_the_build_needs(fresh_build: Path) -> None:
     assert isinstance(report, ValidationReport)
     assert report.success is True and report.failures == {}
     assert report.report_dir is None and report.data_docs_index is None
+
+
+def test_each_batch_is_let_go_before_the_next_is_made(
+    fresh_build: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GX keeps every batch it loaded; at 1 GB of dumps the six piled up to 1,099 MiB."""
+    import etl.validate as validate_module
+
+    made: list[weakref.ref] = []
+    alive_when_next_was_made: list[int] = []
+    batch_frame = validate_module._batch_frame
+
+    def tracked(*args: Any, **kwargs: Any) -> Any:
+        gc.collect()
+        alive_when_next_was_made.append(sum(ref() is not None for ref in made))
+        frame = batch_frame(*args, **kwargs)
+        made.append(weakref.ref(frame))
+        return frame
+
+    monkeypatch.setattr(validate_module, "_batch_frame", tracked)
+    report = validate_tables(fresh_build)
+    assert report.success, report.failures
+    assert len(made) == len(schemas.TABLES)
+    assert alive_when_next_was_made == [0] * len(schemas.TABLES)
