@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import gc
 import hashlib
 import itertools
 import multiprocessing
@@ -663,7 +664,7 @@ def parse_all(
     """
     tasks = [(p, source_name(p), captured.get(p.name), store_dir) for p in paths]
     sizes = [_size(p) for p in paths]
-    workers = min(jobs or os.cpu_count() or 1, len(paths))
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(paths)))
     total_bytes = sum(sizes)
     limit = max(1, min(config.PARSE_BATCH_BYTES, total_bytes // (4 * workers)))
     batches = _batches(tasks, sizes, limit)
@@ -1062,6 +1063,9 @@ def build(
     timer = _StageTimer(summary)
     paths = list_dumps(raw_dir)
     captured, warnings = read_manifest(raw_dir)
+    if not paths:
+        message = f"no dumps (*{config.DUMP_SUFFIX}) here; the tables are empty"
+        warnings.append(Warning_(str(raw_dir), 0, message))
     outcome = BuildOutcome(tables=TableFolder(None), summary=summary, warnings=warnings)
     with contextlib.ExitStack() as cleanup:
         try:
@@ -1119,7 +1123,7 @@ def build(
 
 
 def _publish(
-    tables: Mapping[str, pa.Table | PapersTable],
+    tables: dict[str, pa.Table | PapersTable],
     summary: BuildSummary,
     outcome: BuildOutcome,
     out_dir: Path,
@@ -1132,10 +1136,15 @@ def _publish(
     """Write into `staging`, validate and swap in (the caller holds the lock); old tables stay
     on any failure.
 
+    `tables` is emptied once written: validation reads the files, and the build's tables
+    held meanwhile added 600 MiB to its peak at 1 GB of dumps.
     Returns the folder the new tables are in (out_dir, or the kept candidate), if any.
     """
     try:
         write_tables(tables, schemas.TABLES, staging)
+        tables.clear()
+        gc.collect()
+        pa.default_memory_pool().release_unused()
         timer("write")
         if validate:
             from etl.validate import validate_tables

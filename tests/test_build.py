@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import errno
+import gc
 import shutil
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -147,3 +149,48 @@ def test_bad_files_do_not_stop_the_good_ones(raw_dir, tmp_path):
         "empty.txt: empty file; file skipped",
         "image.txt: binary content (PNG image); file skipped",
     ]
+
+
+def test_the_built_tables_are_let_go_before_validation_reads_the_files(
+    raw_dir, tmp_path, monkeypatch
+):
+    """Held during validation, they added 600 MiB to the peak of a 1 GB build."""
+    import etl.pipeline
+    import etl.validate
+
+    written: list[weakref.ref] = []
+    alive_at_validation: list[int] = []
+    write_tables, validate_tables = etl.pipeline.write_tables, etl.validate.validate_tables
+
+    def tracked_write(tables, *args, **kwargs):
+        written.extend(weakref.ref(table) for table in tables.values())
+        return write_tables(tables, *args, **kwargs)
+
+    def tracked_validate(*args, **kwargs):
+        gc.collect()
+        alive_at_validation.append(sum(ref() is not None for ref in written))
+        return validate_tables(*args, **kwargs)
+
+    monkeypatch.setattr(etl.pipeline, "write_tables", tracked_write)
+    monkeypatch.setattr(etl.validate, "validate_tables", tracked_validate)
+    copy_seeds(raw_dir)
+    outcome = build(raw_dir, tmp_path / "out")
+    assert outcome.exit_code == 0, outcome.message
+    assert len(written) == len(TABLES)
+    assert alive_at_validation == [0]
+
+
+def test_an_empty_raw_folder_gives_empty_tables_and_says_so(raw_dir, tmp_path):
+    outcome = build(raw_dir, tmp_path / "out", validate=False)
+    assert outcome.exit_code == 0, outcome.message
+    assert [str(w) for w in outcome.warnings] == [
+        f"{raw_dir}: no dumps (*.txt) here; the tables are empty"
+    ]
+    assert {name: table.num_rows for name, table in outcome.tables.items()} == {
+        spec.name: 0 for spec in TABLES
+    }
+    # Validated, empty tables are refused (a dataset needs papers), and nothing is published.
+    refused = build(raw_dir, tmp_path / "validated")
+    assert refused.exit_code == 1
+    assert "papers.row_count" in refused.message
+    assert not (tmp_path / "validated").exists()
