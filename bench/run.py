@@ -10,6 +10,8 @@ each in a fresh subprocess with wall time and peak RSS measured:
                sampled run before it fills the cache if needed)
   incremental  one new dump added to the pile, cache on: only that dump is parsed
   validate     papers-etl validate on the cold build's tables
+  build validated  the default command (validation on, cache on): what a user's build
+               takes, memory included
 
 and checks the build's distinct paper count against the pile's expected.json.
 
@@ -251,14 +253,16 @@ def table_rows(folder: Path, table: str) -> int | None:
 
 def run_build(name: str, raw: Path, out: Path, size_dir: Path, megabytes: float,
               extra_args: list[str], expect_papers: int, expect_records: int,
-              tree_memory: bool = True, before: Callable[[], None] | None = None) -> Step:
+              tree_memory: bool = True, before: Callable[[], None] | None = None,
+              validate: bool = False) -> Step:
     """One build step: a sampled run for the tree's memory (if `tree_memory`), then the
-    unsampled run whose time is reported; `before` runs before each."""
+    unsampled run whose time is reported; `before` runs before each. `--no-validate`
+    unless `validate`."""
     summary_path = size_dir / "logs" / f"{name.replace(' ', '-')}.summary.json"
     env = {**os.environ, SUMMARY_ENV: str(summary_path), "GX_ANALYTICS_ENABLED": "false",
            "HF_HUB_OFFLINE": "1"}
-    command = [*papers_etl(), "build", "--raw", str(raw), "--out", str(out), "--no-validate",
-               *extra_args]
+    command = [*papers_etl(), "build", "--raw", str(raw), "--out", str(out),
+               *([] if validate else ["--no-validate"]), *extra_args]
     step = Step(name, command, megabytes=megabytes)
     if tree_memory:
         if before is not None:
@@ -338,6 +342,9 @@ def bench_size(label: str, work: Path, seed: int, skip_naive: bool, jobs: int | 
         measure(validate, logs, {**os.environ, "GX_ANALYTICS_ENABLED": "false"})
         validate.check = "PASS" if validate.ok else "FAIL"
         steps.append(validate)
+        steps.append(run_build("build validated", pile, outs / "build-validated", size_dir,
+                               megabytes, jobs_args, papers, records, tree_memory,
+                               validate=True))
 
     return {
         "label": label,
