@@ -369,17 +369,17 @@ def print_table(result: dict) -> None:
     print(f"\n== {result['label']}: {result['bytes'] / 1e6:,.1f} MB in {result['files']} files, "
           f"{result['raw_records']:,} records, {result['distinct_papers']:,} distinct papers")
     print(
-        f"{'step':<13}{'seconds':>9}{'MB/s':>9}{'RSS MiB':>9}{'tree MiB':>10}{'tree PSS':>10}"
+        f"{'step':<16}{'seconds':>9}{'MB/s':>9}{'RSS MiB':>9}{'tree MiB':>10}{'tree PSS':>10}"
         "  check / note"
     )
     for step in result["_steps"]:
         status = step.check or ("ok" if step.ok else "ERROR")
-        print(f"{step.name:<13}{_fmt(step.seconds, '.2f'):>9}{_fmt(step.mb_per_s, '.1f'):>9}"
+        print(f"{step.name:<16}{_fmt(step.seconds, '.2f'):>9}{_fmt(step.mb_per_s, '.1f'):>9}"
               f"{_fmt(step.max_rss_mib, '.0f'):>9}{_fmt(step.tree_rss_mib, '.0f'):>10}"
               f"{_fmt(step.tree_pss_mib, '.0f'):>10}  "
               f"{status} {step.note}".rstrip())
         for stage, seconds in step.stage_seconds.items():
-            print(f"  {stage:<11}{seconds:>9.2f}")
+            print(f"  {stage:<14}{seconds:>9.2f}")
 
 
 def write_results(work: Path, results: list[dict]) -> Path:
