@@ -24,6 +24,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import polars as pl
@@ -47,7 +48,6 @@ from etl.store import (
     prune,
     save,
 )
-from etl.stream import Page as StreamedPage
 from etl.stream import plan_pages, read_pages
 from etl.write import (
     OutputError,
@@ -423,7 +423,10 @@ def parse_big_file(
     dump = ParsedDump(dump_format=None, total_lines=plan.total_lines)
     writer = EntryWriter(stem, RECORD_COLUMNS)
     try:
-        for batch in _page_batches(read_pages(path, plan), config.PARSE_BATCH_BYTES):
+        # Parsed, cleaned and stored together as dumps are: page by page, the 1 GB dump
+        # parsed at 16-20 MB/s.
+        pages_read = ((page, _characters(page.lines)) for page in read_pages(path, plan))
+        for batch in _batches(pages_read, config.PARSE_BATCH_BYTES):
             pages = [Page(p.lines, p.ends_with_newline, captured_on, plan.years) for p in batch]
             parsed = parse_pages(pages, [False] * len(pages))
             raws = [
@@ -445,20 +448,8 @@ def parse_big_file(
     return entry
 
 
-def _page_batches(pages: Iterable[StreamedPage], limit: int) -> Iterator[list[StreamedPage]]:
-    """Consecutive pages of a big dump grouped up to about `limit` characters, so that they
-    are parsed, cleaned and stored together as dumps are (page by page, the 1 GB dump parsed
-    at 16-20 MB/s)."""
-    batch: list[StreamedPage] = []
-    size = 0
-    for page in pages:
-        batch.append(page)
-        size += sum(map(len, page.lines)) + len(page.lines)
-        if size >= limit:
-            yield batch
-            batch, size = [], 0
-    if batch:
-        yield batch
+def _characters(lines: list[str]) -> int:
+    return sum(map(len, lines)) + len(lines)
 
 
 def _dump_warnings(source_file: str, dump: ParsedDump) -> list[Warning_]:
@@ -637,17 +628,22 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _batches(tasks: list[_ParseTask], sizes: list[int], limit: int) -> list[list[_ParseTask]]:
-    """Consecutive dumps grouped up to `limit` bytes (a bigger dump goes alone)."""
-    batches: list[list[_ParseTask]] = []
+T = TypeVar("T")
+
+
+def _batches(sized: Iterable[tuple[T, int]], limit: int) -> Iterator[list[T]]:
+    """Consecutive items, given with their sizes, grouped up to `limit` (a bigger item goes
+    alone); lazily, so that a big dump's pages are read a batch at a time."""
+    batch: list[T] = []
     size = 0
-    for task, task_size in zip(tasks, sizes, strict=True):
-        if not batches or size + task_size > limit:
-            batches.append([])
-            size = 0
-        batches[-1].append(task)
-        size += task_size
-    return batches
+    for item, item_size in sized:
+        if batch and size + item_size > limit:
+            yield batch
+            batch, size = [], 0
+        batch.append(item)
+        size += item_size
+    if batch:
+        yield batch
 
 
 def parse_all(
@@ -667,7 +663,7 @@ def parse_all(
     workers = max(1, min(jobs or os.cpu_count() or 1, len(paths)))
     total_bytes = sum(sizes)
     limit = max(1, min(config.PARSE_BATCH_BYTES, total_bytes // (4 * workers)))
-    batches = _batches(tasks, sizes, limit)
+    batches = list(_batches(zip(tasks, sizes, strict=True), limit))
     if workers > 1 and total_bytes > 4_000_000:
         # Not plain fork: a process that already ran polars' thread pool can deadlock its
         # forked children. A fork server starts clean and forks workers from itself.

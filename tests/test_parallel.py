@@ -192,7 +192,7 @@ def test_dumps_parsed_together_give_what_each_gives_alone():
 def test_batches_keep_the_order_and_stay_under_the_limit():
     tasks = [(Path(f"{n}.txt"), f"{n}.txt", None, Path("store")) for n in range(7)]
     sizes = [4, 4, 1, 10, 3, 3, 3]
-    batches = _batches(tasks, sizes, limit=8)
+    batches = list(_batches(zip(tasks, sizes, strict=True), limit=8))
     assert [task for batch in batches for task in batch] == tasks
     assert [[int(task[1][0]) for task in batch] for batch in batches] == [
         [0, 1],
