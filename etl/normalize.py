@@ -131,10 +131,7 @@ def abstract_key(abstracts: pl.Series, abstract_lens: pl.Series) -> pl.Series:
     stored records keep only the abstract and that length, not a second copy of every
     abstract (which was 45 % of the record store).
     """
-    frame = pl.DataFrame({"abstract": abstracts, "abstract_len": abstract_lens})
-    return frame.select(
-        pl.col("abstract").str.slice(0, pl.col("abstract_len")).alias("abstract_key")
-    ).to_series()
+    return abstracts.str.slice(0, abstract_lens).alias("abstract_key")
 
 
 def has_undecoded_bytes(value: str) -> bool:
