@@ -926,15 +926,19 @@ def _read_spill(path: Path, first_rank: int, count: int) -> pa.Array:
     the take alone (the way through polars and back copied them three more times).
     """
     with pa.memory_map(str(path)) as source:
-        table = pa.ipc.open_stream(source).read_all()
-    if table.num_rows != count:
-        raise AssertionError(f"{path.name}: {table.num_rows} abstracts spilled, {count} wanted")
+        spilled = pa.ipc.open_stream(source).read_all()
+    if spilled.num_rows != count:
+        raise AssertionError(f"{path.name}: {spilled.num_rows} abstracts spilled, {count} wanted")
     if count == 0:
         return pa.array([], pa.large_string())
-    position = table["rank"].to_numpy() - first_rank
+    position = spilled["rank"].to_numpy() - first_rank
+    # One array first, and the map let go, before the take: a take over the spill's batches
+    # would copy them into one array anyway, while the map is still held.
+    abstracts = spilled["abstract"].combine_chunks()
+    del spilled
     order = np.empty(count, dtype=np.int64)
     order[position] = np.arange(count)
-    return table["abstract"].take(pa.array(order)).combine_chunks()
+    return abstracts.take(pa.array(order))
 
 
 def assemble_tables(
