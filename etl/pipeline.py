@@ -47,6 +47,8 @@ from etl.store import (
     load_meta,
     prune,
     save,
+    save_meta,
+    save_pack,
 )
 from etl.stream import plan_pages, read_pages
 from etl.write import (
@@ -564,7 +566,9 @@ def _stored_or_read(task: _ParseTask) -> tuple[FileEntry, bool] | _Unparsed:
         return _skipped(source_file, f"cannot read file: {exc.strerror}"), False
     stem = entry_stem(store_dir, sha, captured_on)
     cached = load_meta(stem)
-    if isinstance(cached, FileEntry):
+    if isinstance(cached, FileEntry) and cached.stored is not None:
+        cached.stored = cached.stored.moved_to(stem)
+    if isinstance(cached, FileEntry) and cached.stored is not None and cached.stored.complete:
         cached.source_file = source_file
         cached.warnings = [Warning_(source_file, w.line, w.message) for w in cached.warnings]
         cached.rejects = list(cached.rejects)
@@ -590,24 +594,30 @@ def _parse_paths(tasks: list[_ParseTask]) -> list[tuple[FileEntry, bool]]:
     """
     found = [_stored_or_read(task) for task in tasks]
     unparsed = [item for item in found if isinstance(item, _Unparsed)]
-    results = iter(parse_files(_handed_over(unparsed)))
+    stems = [item.stem for item in unparsed]
+    results = parse_files(_handed_over(unparsed))
     del unparsed
-    outcomes = []
-    for item in found:
-        if not isinstance(item, _Unparsed):
-            outcomes.append(item)
-            continue
-        result = next(results)
-        entry = _entry_of(result)
-        entry.stored = StoredRecords(item.stem, result.record_count)  # kept in the metadata
-        try:
-            save(item.stem, result.records, entry)
-        except OSError as exc:
-            raise OutputError(
-                f"cannot write parsed records to {item.stem.parent}: {exc.strerror}"
-            ) from exc
-        outcomes.append((entry, False))
-    return outcomes
+    parsed = iter(_store_results(stems, results))
+    return [item if not isinstance(item, _Unparsed) else (next(parsed), False) for item in found]
+
+
+def _store_results(stems: list[Path], results: list[FileResult]) -> list[FileEntry]:
+    """The records of dumps parsed together into one pack, then each dump's metadata."""
+    if not results:
+        return []
+    try:
+        places = save_pack(stems, [result.records for result in results])
+        entries = []
+        for result, place in zip(results, places, strict=True):
+            entry = _entry_of(result)
+            entry.stored = place  # kept in the metadata
+            save_meta(place, entry)
+            entries.append(entry)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write parsed records to {stems[0].parent}: {exc.strerror}"
+        ) from exc
+    return entries
 
 
 def _handed_over(

@@ -2,19 +2,23 @@
 
 Workers write what they parse here instead of sending it back through a pipe, and the build
 reads back only the columns each stage needs: the deduplicator never holds the abstracts,
-and the papers table gathers them file by file. An entry is two files: the records, and a
+and the papers table gathers them file by file. A dump's entry is its records and a
 metadata file (pickled) holding what the caller keeps of the dump besides them, which is
-written last and so marks the entry complete. The files are keyed by the dump's content
-hash, the capture date and the parser's version (with the versions of the tools whose
-output it stores: `cache_version`), so the same folder is the incremental cache:
-an unchanged dump is never parsed twice.
+written last and so marks the entry complete. The dumps a worker parses together share one
+records file, a pack (a big dump has its own): the build opens each file once per pass, so
+fewer files cost less (at 1 GB of dumps, 1,153 files took 0.4 ms each to open and take
+from). The metadata files are keyed by the dump's content hash, the capture date and the
+parser's version (with the versions of the tools whose output it stores: `cache_version`),
+so the same folder is the incremental cache: an unchanged dump is never parsed twice.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import functools
+import hashlib
 import os
 import pickle
 import re
@@ -33,6 +37,7 @@ from etl import config
 from etl.links import LINK_ROW_SCHEMA
 
 _RECORDS = ".records.arrow"
+_PACK = "pack"
 # How much of one column `RecordStore.take` maps at a time.
 _TAKE_WINDOW_BYTES = 64 * 2**20
 _META = ".meta.pkl"
@@ -53,9 +58,10 @@ def entry_stem(store_dir: Path, sha: str, captured_on: dt.date | None) -> Path:
     return store_dir / f"{sha}-{cache_version()}-{captured_on or 'none'}"
 
 
-# An entry's files: `<sha256>-<cache version>-<capture date><suffix>`.
+# An entry's files: `<sha256>-<cache version>-<capture date><suffix>`; a pack's records:
+# `<sha256 of its dumps' names>-<cache version>-pack.records.arrow`.
 _ENTRY_NAME = re.compile(
-    r"(?P<sha>[0-9a-f]{64})-(?P<version>v.+)-(?P<captured>none|\d{4}-\d{2}-\d{2})\."
+    r"(?P<sha>[0-9a-f]{64})-(?P<version>v.+)-(?P<captured>none|pack|\d{4}-\d{2}-\d{2})\."
 )
 # A file a killed worker left half-written is removed once it is this old (a younger one may
 # belong to a build running right now on the same cache).
@@ -67,7 +73,8 @@ def prune(store_dir: Path) -> int:
     and half-written files left by killed workers. Returns how many files went.
 
     Entries of this version stay, whether or not the current dumps need them: a dump taken
-    out of the raw folder and put back is not parsed again.
+    out of the raw folder and put back is not parsed again. (So does a pack whose metadata
+    files a killed worker never wrote: telling it apart would mean reading every entry.)
     """
     current, removed = cache_version(), 0
     try:
@@ -90,18 +97,33 @@ def prune(store_dir: Path) -> int:
 
 @dataclass(frozen=True)
 class StoredRecords:
-    """Where one dump's records and links are, and how many records it has."""
+    """Where one dump's records are: `record_count` rows from `first_row` of its own records
+    file, or of a pack (a file name in the same folder) shared with the dumps parsed with it.
+    """
 
     stem: Path
     record_count: int
+    pack: str | None = None
+    first_row: int = 0
 
     @property
     def records_path(self) -> Path:
+        if self.pack is not None:
+            return self.stem.with_name(self.pack)
         return self.stem.with_name(self.stem.name + _RECORDS)
 
     @property
     def meta_path(self) -> Path:
         return self.stem.with_name(self.stem.name + _META)
+
+    @property
+    def complete(self) -> bool:
+        """Whether its records file is there (a metadata file is written after it)."""
+        return self.records_path.exists()
+
+    def moved_to(self, stem: Path) -> StoredRecords:
+        """The same records found under another stem (the store folder was moved)."""
+        return dataclasses.replace(self, stem=stem)
 
 
 class EntryWriter:
@@ -152,10 +174,7 @@ class EntryWriter:
         self._writer.close()
         stored = StoredRecords(self.stored.stem, self._count)
         self._temporary(stored.records_path).replace(stored.records_path)
-        meta_temporary = self._temporary(stored.meta_path)
-        with open(meta_temporary, "wb") as handle:
-            pickle.dump(meta, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        meta_temporary.replace(stored.meta_path)
+        save_meta(stored, meta)
         return stored
 
     def abort(self) -> None:
@@ -182,52 +201,132 @@ def save(stem: Path, records: pl.DataFrame, meta: object) -> StoredRecords:
         raise
 
 
-def load_meta(stem: Path) -> object | None:
-    """The metadata of a complete entry, or None (missing, partial or from another version)."""
-    stored = StoredRecords(stem, 0)
-    if not stored.records_path.exists():
-        return None
+def save_pack(stems: list[Path], parts: list[pl.DataFrame]) -> list[StoredRecords]:
+    """Write the records of several dumps (one frame each, same schema) into one pack, in
+    one record batch; returns where each dump's rows are. Their metadata is still to write
+    (`save_meta`): until then the entries are not complete.
+
+    The pack is named after the dumps' stems, so the same dumps parsed together again (by
+    a concurrent build) replace it with the same rows.
+    """
+    digest = hashlib.sha256("\n".join(stem.name for stem in stems).encode()).hexdigest()
+    path = stems[0].with_name(f"{digest}-{cache_version()}-{_PACK}{_RECORDS}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Rechunked by polars, which copies only its string views, so that the conversion makes
+    # one batch: one take per file and pass (Arrow's own combine copied every value again).
+    table = pl.concat(parts, rechunk=True).to_arrow(compat_level=pl.CompatLevel.oldest())
+    schema = _arrow_schema(tuple(parts[0].schema.items()))
+    if not table.schema.equals(schema):
+        table = table.cast(schema)
+    temporary = path.with_name(path.name + f".tmp{os.getpid()}")
     try:
-        with open(stored.meta_path, "rb") as handle:
+        with pa.ipc.new_file(str(temporary), schema) as writer:
+            writer.write_table(table)
+        temporary.replace(path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    firsts = np.concatenate([[0], np.cumsum([part.height for part in parts])])
+    return [
+        StoredRecords(stem, part.height, path.name, int(first))
+        for stem, part, first in zip(stems, parts, firsts, strict=False)
+    ]
+
+
+def save_meta(stored: StoredRecords, meta: object) -> None:
+    """Write an entry's metadata (under a temporary name, then renamed): the entry is
+    complete once it exists."""
+    temporary = stored.meta_path.with_name(stored.meta_path.name + f".tmp{os.getpid()}")
+    try:
+        with open(temporary, "wb") as handle:
+            pickle.dump(meta, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        temporary.replace(stored.meta_path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def load_meta(stem: Path) -> object | None:
+    """The metadata stored under `stem`, or None (missing, partial or from another version).
+
+    The caller checks that the records it points to are there (`StoredRecords.complete`).
+    """
+    try:
+        with open(StoredRecords(stem, 0).meta_path, "rb") as handle:
             return pickle.load(handle)
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
         return None
 
 
 class RecordStore:
-    """The records of every dump of a build, addressed by a global row number."""
+    """The records of every dump of a build, addressed by a global row number (dumps in the
+    order given, each dump's rows in order), and read a records file at a time."""
 
     def __init__(self, entries: list[StoredRecords]) -> None:
         self.entries = entries
         counts = np.array([e.record_count for e in entries], dtype=np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(counts)])
+        numbers: dict[Path, int] = {}
+        self.files: list[Path] = []
+        for entry in entries:
+            if entry.records_path not in numbers:
+                numbers[entry.records_path] = len(self.files)
+                self.files.append(entry.records_path)
+        self._file_of_entry = np.array([numbers[e.records_path] for e in entries], dtype=np.int64)
+        self._first_row = np.array([e.first_row for e in entries], dtype=np.int64)
 
     @property
     def record_count(self) -> int:
         return int(self.offsets[-1])
 
     def scan(self, names: list[str]) -> pl.DataFrame:
-        """The named columns of every dump's records, in order."""
-        paths = [str(entry.records_path) for entry in self.entries]
-        return pl.scan_ipc(paths).select(names).collect()
+        """The named columns of every dump's records, in order.
+
+        Each file is read once; the dumps' rows are sliced out of it, a run of dumps that
+        follow each other in one pack as one slice.
+        """
+        frames = [pl.read_ipc(path, columns=names) for path in self.files]
+        pieces: list[tuple[int, int, int]] = []  # (file, first row, end row)
+        for entry, file, first in zip(
+            self.entries, self._file_of_entry, self._first_row, strict=True
+        ):
+            end = int(first) + entry.record_count
+            if end > frames[file].height:
+                raise ValueError(
+                    f"{self.files[file].name} has {frames[file].height} records, but "
+                    f"{entry.meta_path.name} says rows {first}-{end - 1} are its own"
+                )
+            if pieces and pieces[-1][0] == file and pieces[-1][2] == first:
+                pieces[-1] = (int(file), pieces[-1][1], end)
+            elif entry.record_count:
+                pieces.append((int(file), int(first), end))
+        if not pieces:
+            return frames[0].clear() if frames else pl.DataFrame()
+        return pl.concat([frames[f].slice(lo, hi - lo) for f, lo, hi in pieces])
 
     def by_file(self, rows: pl.Series) -> Iterator[tuple[int, pl.Series, pl.Series]]:
-        """Global row numbers grouped by dump: (dump position, local rows, indices in `rows`)."""
+        """Global row numbers grouped by records file: (file position, rows in the file in
+        ascending order, indices in `rows`)."""
         order = rows.arg_sort()
         ordered = rows.gather(order).to_numpy()
-        files = np.searchsorted(self.offsets, ordered, side="right") - 1
+        entry = np.searchsorted(self.offsets, ordered, side="right") - 1
+        files = self._file_of_entry[entry]
+        file_rows = ordered - self.offsets[entry] + self._first_row[entry]
+        regroup = np.lexsort((file_rows, files))
+        if not _ascending(regroup):  # dumps of one pack apart in the build's order
+            files, file_rows = files[regroup], file_rows[regroup]
+            order = order.gather(pl.Series(regroup, dtype=pl.UInt32))
         bounds = np.flatnonzero(np.diff(files)) + 1
         for start, end in zip(
             np.concatenate([[0], bounds]), np.concatenate([bounds, [len(files)]]), strict=True
         ):
             if start == end:
                 continue
-            position = int(files[start])
-            local = pl.Series(ordered[start:end] - self.offsets[position], dtype=pl.UInt32)
-            yield position, local, order.slice(int(start), int(end - start))
+            local = pl.Series(file_rows[start:end], dtype=pl.UInt32)
+            yield int(files[start]), local, order.slice(int(start), int(end - start))
 
     def take(self, position: int, column: str, local: pl.Series) -> pl.Series:
-        """One column of one dump at local row numbers, in the order asked."""
+        """One column of one records file at row numbers in it, in the order asked."""
         rows = local.to_numpy()
         order = None if _ascending(rows) else np.argsort(rows, kind="stable")
         wanted = rows if order is None else rows[order]
@@ -242,16 +341,16 @@ class RecordStore:
     def take_windows(
         self, position: int, column: str, rows: np.ndarray
     ) -> Iterator[tuple[int, int, pa.Array]]:
-        """One column of one dump at local row numbers `rows` (ascending), in pieces:
+        """One column of one records file at row numbers `rows` (ascending), in pieces:
         (low, high, the values of rows[low:high]).
 
-        Memory-mapped: only the pages of the rows taken are read. A dump of many batches (a
+        Memory-mapped: only the pages of the rows taken are read. A file of many batches (a
         big dump, stored a batch of pages at a time) is mapped a window of batches at a time,
         each window released before the next, so that taking never holds a whole big dump.
         """
         if len(rows) == 0:
             return
-        path = str(self.entries[position].records_path)
+        path = str(self.files[position])
         with pa.memory_map(path) as source:
             reader = pa.ipc.open_file(source)
             index = reader.schema.get_field_index(column)
@@ -283,14 +382,15 @@ class RecordStore:
                 yield low, high, pa.concat_arrays(pieces)
 
     def _type(self, position: int, column: str) -> pa.DataType:
-        with pa.memory_map(str(self.entries[position].records_path)) as source:
+        with pa.memory_map(str(self.files[position])) as source:
             return pa.ipc.open_file(source).schema.field(column).type
 
     def gather(self, column: str, rows: pl.Series) -> pl.Series:
         """Values of one column at global row numbers, in the order asked.
 
-        Dumps are taken from on two threads: Arrow maps and copies without the GIL, and the
-        abstracts dedupe compares came 25-35 % sooner that way at 1 GB of dumps.
+        Files are taken from on two threads: Arrow maps and copies without the GIL, and the
+        abstracts dedupe compares came 25-35 % sooner that way at 1 GB of dumps (stored then
+        a file per dump).
         """
         groups = list(self.by_file(rows))
         if not groups:

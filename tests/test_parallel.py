@@ -111,8 +111,25 @@ def test_cached_dumps_are_parsed_again_after_a_parser_or_tool_upgrade(
     assert upgraded.summary.files_from_cache == 0
     # The old entries, of no use to this version, are gone.
     names = sorted(path.name for path in cache.iterdir())
-    assert len(names) == 4  # records and metadata of each seed
+    assert len(names) == 4  # the metadata of each seed, and its records (a pack of one)
     assert all(f"-{cache_version()}-" in name for name in names), names
+
+
+def test_a_moved_cache_is_still_used(tmp_path):
+    """Entries say where their records are relative to themselves: a project folder moved
+    elsewhere keeps its cache (the records were looked for where they had been)."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    copy_seeds(raw)
+    first = build(raw, tmp_path / "out", validate=False, cache_dir=tmp_path / "cache")
+    assert (first.exit_code, first.summary.files_from_cache) == (0, 0)
+    (tmp_path / "cache").rename(tmp_path / "moved")
+    again = build(raw, tmp_path / "again", validate=False, cache_dir=tmp_path / "moved")
+    assert again.exit_code == 0, again.message
+    assert again.summary.files_from_cache == again.summary.files == 2
+    for spec in TABLES:
+        before = (tmp_path / "out" / spec.file_name).read_bytes()
+        assert (tmp_path / "again" / spec.file_name).read_bytes() == before, spec.name
 
 
 def test_pruning_keeps_this_versions_entries_and_young_unfinished_files(tmp_path):
@@ -122,11 +139,13 @@ def test_pruning_keeps_this_versions_entries_and_young_unfinished_files(tmp_path
         f"{sha}-{current}-none.records.arrow",
         f"{sha}-{current}-2025-11-11.meta.pkl",
         f"{sha}-{current}-none.records.arrow.tmp41",  # maybe another build's, right now
+        f"{sha}-{current}-pack.records.arrow",
         "notes.txt",  # not the store's
     ]
     removed = [
         f"{sha}-v9-none.records.arrow",
         f"{sha}-v10-polars1.0.0-unicode14.0.0-2025-11-11.meta.pkl",
+        f"{sha}-v11-polars1.0.0-unicode14.0.0-pack.records.arrow",
         f"{sha}-{current}-none.records.arrow.tmp42",  # left by a worker killed two days ago
     ]
     for name in kept + removed:

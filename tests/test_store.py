@@ -1,4 +1,5 @@
-"""The record store: values come back from the right dumps, rows and column."""
+"""The record store: values come back from the right dumps, rows and column, whether a
+dump has its records file to itself or shares a pack with the dumps parsed with it."""
 
 from __future__ import annotations
 
@@ -7,17 +8,21 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from etl.store import RecordStore, save
+from etl.store import RecordStore, StoredRecords, save, save_pack
+
+_SCHEMA = {"abstract": pl.String, "row": pl.Int64}
+
+
+def _records(rows: range) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"abstract": [f"abstract {row}" for row in rows], "row": list(rows)}, schema=_SCHEMA
+    )
 
 
 def _store(tmp_path: Path, sizes: list[int]) -> RecordStore:
     entries, first = [], 0
     for number, size in enumerate(sizes):
-        rows = range(first, first + size)
-        records = pl.DataFrame(
-            {"abstract": [f"abstract {row}" for row in rows], "row": list(rows)},
-            schema={"abstract": pl.String, "row": pl.Int64},
-        )
+        records = _records(range(first, first + size))
         entries.append(save(tmp_path / f"dump{number}", records, {"dump": number}))
         first += size
     return RecordStore(entries)
@@ -36,3 +41,42 @@ def test_gathering_a_column_the_store_lacks_fails_instead_of_reading_another(
     store = _store(tmp_path, [2, 2])
     with pytest.raises(KeyError, match="abstract_key"):
         store.gather("abstract_key", pl.Series([1, 3], dtype=pl.UInt32))
+
+
+_DUMPS = {"a": 3, "b": 1, "c": 3, "d": 2, "e": 2}
+
+
+def _mixed_store(tmp_path: Path, order: str) -> RecordStore:
+    """Dumps a, b, d and e share a pack (rows 0-2, 3, 4-5 and 6-7), c has its own file; the
+    build takes the dumps in `order`. Record i of dump x has the abstract `x i`."""
+
+    def records(name: str) -> pl.DataFrame:
+        texts = [f"{name} {i}" for i in range(_DUMPS[name])]
+        return pl.DataFrame({"abstract": texts, "row": range(len(texts))}, schema=_SCHEMA)
+
+    stems = {name: tmp_path / f"dump-{name}" for name in _DUMPS}
+    places = save_pack([stems[n] for n in "abde"], [records(n) for n in "abde"])
+    packed = dict(zip("abde", places, strict=True))
+    stored = packed | {"c": save(stems["c"], records("c"), {"dump": "c"})}
+    return RecordStore([stored[name] for name in order])
+
+
+@pytest.mark.parametrize("order", ["abcde", "dcab", "adb", "bac", "eb", "c"])
+def test_a_pack_serves_each_dump_its_own_rows_in_any_order(tmp_path: Path, order: str) -> None:
+    store = _mixed_store(tmp_path, order)
+    expected = [f"{name} {i}" for name in order for i in range(_DUMPS[name])]
+    assert store.scan(["abstract"])["abstract"].to_list() == expected
+    rows = pl.Series([*reversed(range(len(expected))), 0], dtype=pl.UInt32)
+    assert store.gather("abstract", rows).to_list() == [expected[r] for r in rows]
+    # Each file is taken from once per pass, however the build orders its dumps.
+    files = any(name in order for name in "abde") + ("c" in order)
+    assert len(list(store.by_file(rows))) == len(store.files) == files
+
+
+def test_a_pack_with_fewer_rows_than_a_dump_claims_is_an_error_not_a_short_read(
+    tmp_path: Path,
+) -> None:
+    (pack,) = save_pack([tmp_path / "dump"], [_records(range(3))])
+    claimed = StoredRecords(pack.stem, 4, pack.pack, pack.first_row)
+    with pytest.raises(ValueError, match="has 3 records"):
+        RecordStore([claimed]).scan(["row"])

@@ -73,7 +73,8 @@ def _parse_both(
 def _stored(entry: FileEntry) -> tuple[pl.DataFrame, pl.DataFrame]:
     assert entry.stored is not None
     assert entry.links is not None
-    return pl.read_ipc(entry.stored.records_path), entry.links
+    records = pl.read_ipc(entry.stored.records_path)  # maybe a pack: the entry's rows only
+    return records.slice(entry.stored.first_row, entry.stored.record_count), entry.links
 
 
 def _account(entry: FileEntry) -> dict[str, object]:
