@@ -104,6 +104,9 @@ class Deduplicated:
     """Merged papers plus the paper each raw record went to (aligned with the input).
 
     `papers.representative` is the input row whose abstract (and links) the paper keeps.
+    Papers, authors and dates are in `paper_id` order, the order of their tables: sorting
+    authors and dates by their string ids when writing them took 0.25-0.32 s each at 1 GB
+    of dumps, placing them by the papers' order takes a few milliseconds.
     """
 
     papers: pl.DataFrame
@@ -534,7 +537,8 @@ def deduplicate(keys: pl.DataFrame, abstract_keys: AbstractKeys | None = None) -
         pl.int_range(pl.len(), dtype=pl.UInt32).alias("_record"),
     ).lazy()
     papers = _per_paper(records, _PAPER_FIELDS).sort("paper").collect()
-    papers = papers.with_columns(_paper_ids(papers, title_keys, abstract_keys))
+    # Paper ids are distinct (`_paper_ids`), so this order is total.
+    papers = papers.with_columns(_paper_ids(papers, title_keys, abstract_keys)).sort("paper_id")
     row_of_paper = np.zeros(paper_of_cluster.size, dtype=np.uint32)
     row_of_paper[papers["paper"].to_numpy()] = np.arange(papers.height, dtype=np.uint32)
     paper_ids = papers["paper_id"]
@@ -549,14 +553,22 @@ def deduplicate(keys: pl.DataFrame, abstract_keys: AbstractKeys | None = None) -
         papers=papers.select(
             "paper_id", "title", "upvotes", "source_count", pl.col("representative").cast(pl.UInt32)
         ),
-        authors=authors.select(
-            paper_ids.gather(row_of_paper[authors["paper"].to_numpy()]), "author_count"
-        ),
-        dates=dates.select(
-            paper_ids.gather(row_of_paper[dates["paper"].to_numpy()]),
-            "published_date",
-            "date_text",
-            "year_source",
+        authors=_in_paper_order(authors, row_of_paper, paper_ids, ("author_count",)),
+        dates=_in_paper_order(
+            dates, row_of_paper, paper_ids, ("published_date", "date_text", "year_source")
         ),
         record_paper_ids=record_paper_ids,
+    )
+
+
+def _in_paper_order(
+    per_paper: pl.DataFrame, row_of_paper: np.ndarray, paper_ids: pl.Series, columns: Sequence[str]
+) -> pl.DataFrame:
+    """A table of some papers (at most one row each) with their ids, in the papers' order."""
+    rows = row_of_paper[per_paper["paper"].to_numpy()]
+    order = pl.Series(np.argsort(rows, kind="stable"), dtype=pl.UInt32)
+    return (
+        per_paper.select(*columns)
+        .gather(order)
+        .select(paper_ids.gather(rows[order.to_numpy()]), *columns)
     )
