@@ -7,7 +7,8 @@ each in a fresh subprocess with wall time and peak RSS measured:
   naive        bench/naive.py, the straightforward pure-Python reference
   build cold   papers-etl build --no-validate --no-cache: every dump parsed
   build warm   the same with the per-dump cache on: every dump from build/cache (the
-               sampled run before it fills the cache if needed)
+               sampled run before it, or an untimed run with --no-tree-memory, fills
+               the cache if needed)
   incremental  one new dump added to the pile, cache on: only that dump is parsed
   validate     papers-etl validate on the cold build's tables
   build validated  the default command (validation on, cache on): what a user's build
@@ -254,16 +255,20 @@ def table_rows(folder: Path, table: str) -> int | None:
 def run_build(name: str, raw: Path, out: Path, size_dir: Path, megabytes: float,
               extra_args: list[str], expect_papers: int, expect_records: int,
               tree_memory: bool = True, before: Callable[[], None] | None = None,
-              validate: bool = False) -> Step:
+              validate: bool = False, fill_cache: bool = False) -> Step:
     """One build step: a sampled run for the tree's memory (if `tree_memory`), then the
     unsampled run whose time is reported; `before` runs before each. `--no-validate`
-    unless `validate`."""
+    unless `validate`. With `fill_cache`, a run before them fills the per-dump cache (the
+    sampled run did that, but not when there is none)."""
     summary_path = size_dir / "logs" / f"{name.replace(' ', '-')}.summary.json"
     env = {**os.environ, SUMMARY_ENV: str(summary_path), "GX_ANALYTICS_ENABLED": "false",
            "HF_HUB_OFFLINE": "1"}
     command = [*papers_etl(), "build", "--raw", str(raw), "--out", str(out),
                *([] if validate else ["--no-validate"]), *extra_args]
     step = Step(name, command, megabytes=megabytes)
+    if fill_cache and not tree_memory:
+        subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       check=False)
     if tree_memory:
         if before is not None:
             before()
@@ -330,7 +335,7 @@ def bench_size(label: str, work: Path, seed: int, skip_naive: bool, jobs: int | 
     steps.append(cold)
     if cold.ok:
         steps.append(run_build("build warm", pile, outs / "build-cached", size_dir, megabytes,
-                               jobs_args, papers, records, tree_memory))
+                               jobs_args, papers, records, tree_memory, fill_cache=True))
         extra = expected["extra"]
         incr = incremental_raw(size_dir)
         incr_mb = megabytes + (incr / extra["file"]).stat().st_size / 1e6

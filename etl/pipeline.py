@@ -567,12 +567,12 @@ def _stored_or_read(task: _ParseTask) -> tuple[FileEntry, bool] | _Unparsed:
     stem = entry_stem(store_dir, sha, captured_on)
     cached = load_meta(stem)
     if isinstance(cached, FileEntry) and cached.stored is not None:
-        cached.stored = cached.stored.moved_to(stem)
-    if isinstance(cached, FileEntry) and cached.stored is not None and cached.stored.complete:
-        cached.source_file = source_file
-        cached.warnings = [Warning_(source_file, w.line, w.message) for w in cached.warnings]
-        cached.rejects = list(cached.rejects)
-        return cached, True
+        cached.stored = cached.stored.moved_to(stem)  # the cache may have been moved
+        if cached.stored.complete:
+            cached.source_file = source_file
+            cached.warnings = [Warning_(source_file, w.line, w.message) for w in cached.warnings]
+            cached.rejects = list(cached.rejects)
+            return cached, True
     if size > config.STREAM_DUMP_BYTES:
         try:
             big = parse_big_file(path, source_file, captured_on, sha, stem)
@@ -812,10 +812,10 @@ class PapersTable:
     """The papers table, written a row group at a time so the abstracts are never all held.
 
     Papers are in `paper_id` order; each row group's abstracts are gathered from the record
-    store in one pass over the dumps and spilled per row group (into a folder under
+    store in one pass over its files and spilled per row group (into a folder under
     `work_dir`), then written in order. The gathering starts at once on `background`, right
     after dedupe, so that it overlaps the building and writing of the other tables: at 1 GB
-    of dumps the build was 0.3-1.1 s faster than when it started after them, for 0-30 MiB
+    of dumps the build was 0.3-1.1 s faster than when it started after them, for 0-30 MB
     more at the peak.
     """
 

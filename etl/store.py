@@ -202,8 +202,8 @@ def save(stem: Path, records: pl.DataFrame, meta: object) -> StoredRecords:
 
 
 def save_pack(stems: list[Path], parts: list[pl.DataFrame]) -> list[StoredRecords]:
-    """Write the records of several dumps (one frame each, same schema) into one pack, in
-    one record batch; returns where each dump's rows are. Their metadata is still to write
+    """Write the records of several dumps (one frame each, same schema) into one pack, as one
+    record batch; returns where each dump's rows are. Their metadata is still to write
     (`save_meta`): until then the entries are not complete.
 
     The pack is named after the dumps' stems, so the same dumps parsed together again (by
@@ -226,10 +226,10 @@ def save_pack(stems: list[Path], parts: list[pl.DataFrame]) -> list[StoredRecord
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    firsts = np.concatenate([[0], np.cumsum([part.height for part in parts])])
+    firsts = np.cumsum([0] + [part.height for part in parts[:-1]])
     return [
         StoredRecords(stem, part.height, path.name, int(first))
-        for stem, part, first in zip(stems, parts, firsts, strict=False)
+        for stem, part, first in zip(stems, parts, firsts, strict=True)
     ]
 
 
