@@ -861,12 +861,14 @@ class PapersTable:
             shutil.rmtree(self._spill_dir, ignore_errors=True)
 
     def _spill_abstracts(self, ranked: pl.DataFrame, spill: list[Path]) -> None:
-        """One pass over the dumps: each representative's abstract to its row group's spill.
+        """One pass over the record store: each representative's abstract to its row group's
+        spill.
 
-        Each dump adds a few rows to every row group. They are taken from the dump in one go,
-        in row-group order, and buffered per row group until about `_SPILL_BATCH_BYTES`: a
-        batch per dump and row group made their number, and their cost, grow as dumps x row
-        groups (80,000 batches and 11 s at 3 GB).
+        Each records file (a pack of dumps) adds rows to every row group. They are taken
+        from the file in one go, in row-group order, and buffered per row group until about
+        `_SPILL_BATCH_BYTES`: a batch per file and row group made their number, and their
+        cost, grow as files x row groups (80,000 batches and 11 s at 3 GB, with a file per
+        dump then).
         """
         schema = pa.schema([("rank", pa.uint32()), ("abstract", pa.large_string())])
         groups = ranked["group"].to_numpy()

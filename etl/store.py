@@ -307,15 +307,14 @@ class RecordStore:
     def by_file(self, rows: pl.Series) -> Iterator[tuple[int, pl.Series, pl.Series]]:
         """Global row numbers grouped by records file: (file position, rows in the file in
         ascending order, indices in `rows`)."""
-        order = rows.arg_sort()
-        ordered = rows.gather(order).to_numpy()
-        entry = np.searchsorted(self.offsets, ordered, side="right") - 1
+        values = rows.to_numpy()
+        entry = np.searchsorted(self.offsets, values, side="right") - 1
         files = self._file_of_entry[entry]
-        file_rows = ordered - self.offsets[entry] + self._first_row[entry]
-        regroup = np.lexsort((file_rows, files))
-        if not _ascending(regroup):  # dumps of one pack apart in the build's order
-            files, file_rows = files[regroup], file_rows[regroup]
-            order = order.gather(pl.Series(regroup, dtype=pl.UInt32))
+        file_rows = values - self.offsets[entry] + self._first_row[entry]
+        # By file, then by row in it: dumps of one pack may lie apart in the build's order.
+        by_place = np.lexsort((file_rows, files))
+        files, file_rows = files[by_place], file_rows[by_place]
+        order = pl.Series(by_place, dtype=pl.UInt32)
         bounds = np.flatnonzero(np.diff(files)) + 1
         for start, end in zip(
             np.concatenate([[0], bounds]), np.concatenate([bounds, [len(files)]]), strict=True
