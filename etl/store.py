@@ -171,10 +171,16 @@ class EntryWriter:
         self._count += records.height
 
     def close(self, meta: object) -> StoredRecords:
+        stored = self.finish()
+        save_meta(stored, meta)
+        return stored
+
+    def finish(self) -> StoredRecords:
+        """The records file under its own name; the entry is complete once its metadata is
+        written too (`close` does both; a pack's metadata is its dumps')."""
         self._writer.close()
         stored = StoredRecords(self.stored.stem, self._count)
         self._temporary(stored.records_path).replace(stored.records_path)
-        save_meta(stored, meta)
         return stored
 
     def abort(self) -> None:
@@ -210,21 +216,16 @@ def save_pack(stems: list[Path], parts: list[pl.DataFrame]) -> list[StoredRecord
     a concurrent build) replace it with the same rows.
     """
     digest = hashlib.sha256("\n".join(stem.name for stem in stems).encode()).hexdigest()
-    path = stems[0].with_name(f"{digest}-{cache_version()}-{_PACK}{_RECORDS}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Rechunked by polars, which copies only its string views, so that the conversion makes
-    # one batch: one take per file and pass (Arrow's own combine copied every value again).
-    table = pl.concat(parts, rechunk=True).to_arrow(compat_level=pl.CompatLevel.oldest())
-    schema = _arrow_schema(tuple(parts[0].schema.items()))
-    if not table.schema.equals(schema):
-        table = table.cast(schema)
-    temporary = path.with_name(path.name + f".tmp{os.getpid()}")
+    pack_stem = stems[0].with_name(f"{digest}-{cache_version()}-{_PACK}")
+    writer = EntryWriter(pack_stem, dict(parts[0].schema))
     try:
-        with pa.ipc.new_file(str(temporary), schema) as writer:
-            writer.write_table(table)
-        temporary.replace(path)
+        # Rechunked by polars, which copies only its string views, so that the conversion
+        # makes one batch: one take per file and pass (Arrow's own combine copied every value
+        # again).
+        writer.write(pl.concat(parts, rechunk=True))
+        path = writer.finish().records_path
     except BaseException:
-        temporary.unlink(missing_ok=True)
+        writer.abort()
         raise
     firsts = np.cumsum([0] + [part.height for part in parts[:-1]])
     return [
