@@ -811,164 +811,63 @@ def rejects_frame(entries: list[FileEntry]) -> pa.Table:
 class PapersTable:
     """The papers table, written a row group at a time so the abstracts are never all held.
 
-    Papers are in `paper_id` order; each row group's abstracts are gathered from the record
-    store in one pass over its files and spilled per row group (into a folder under
-    `work_dir`), then written in order. The gathering starts at once on `background`, right
-    after dedupe, so that it overlaps the building and writing of the other tables: at 1 GB
-    of dumps the build was 0.3-1.1 s faster than when it started after them, for 0-30 MB
-    more at the peak.
+    Papers are in `paper_id` order. Each row group's abstracts are gathered from the record
+    store (a take from each records file) while the row group before is encoded; the first
+    row group's on `background` from the end of dedupe, while the other tables are built
+    and written. This replaced one pass that spilled every abstract to disk by row group,
+    made when the store had a file per dump: over packs, a pass per row group costs less
+    than writing the spill and reading it back (at 1 GB of dumps the write stage went from
+    4.4-4.9 s to 2.5-3.2 s, peak RSS from 850-930 MB to 820-900 MB).
     """
 
-    def __init__(
-        self, papers: pl.DataFrame, store: RecordStore, work_dir: Path, background: Executor
-    ) -> None:
+    def __init__(self, papers: pl.DataFrame, store: RecordStore, background: Executor) -> None:
         self.papers = papers.sort("paper_id")
         self.store = store
         self.num_rows = self.papers.height
-        self._group_size = group_size = config.PARQUET_ROW_GROUP_SIZE
-        ranked = self.papers.select(
-            (pl.int_range(pl.len(), dtype=pl.UInt32) // group_size).alias("group"),
-            pl.int_range(pl.len(), dtype=pl.UInt32).alias("rank"),
-            "representative",
+        self._group_size = config.PARQUET_ROW_GROUP_SIZE
+        self._groups = max(1, -(-self.num_rows // self._group_size))
+        self._first: Future[pa.Table] = background.submit(self._row_group, 0)
+
+    def _row_group(self, group: int) -> pa.Table:
+        rows = self.papers.slice(group * self._group_size, self._group_size)
+        abstracts = self.store.gather("abstract", rows["representative"])
+        return rows.to_arrow(compat_level=pl.CompatLevel.oldest()).append_column(
+            "abstract", abstracts.to_arrow(compat_level=pl.CompatLevel.oldest())
         )
-        groups = max(1, -(-self.num_rows // group_size))
-        self._spill_dir = Path(tempfile.mkdtemp(dir=work_dir, prefix=".spill-"))
-        self._spill_paths = [self._spill_dir / f"{g}.arrow" for g in range(groups)]
-        self._spilled = background.submit(self._spill_abstracts, ranked, self._spill_paths)
 
     def write(self, path: Path) -> None:
-        group_size = self._group_size  # the one the spill was split by
-        try:
-            self._spilled.result()
-            # Arrow encodes and compresses a row group without the GIL: the next one is put
-            # together meanwhile, so both cores work and one extra row group is held.
-            with (
-                write_row_groups(path, schemas.PAPERS) as writer,
-                ThreadPoolExecutor(max_workers=1) as encoder,
-            ):
-                written: Future[None] | None = None
-                for group, spill_path in enumerate(self._spill_paths):
-                    rows = self.papers.slice(group * group_size, group_size)
-                    table = rows.to_arrow(compat_level=pl.CompatLevel.oldest()).append_column(
-                        "abstract", _read_spill(spill_path, group * group_size, rows.height)
-                    )
-                    if written is not None:
-                        written.result()
-                    written = encoder.submit(writer, table)
+        # Arrow encodes and compresses a row group without the GIL, and takes from the
+        # records files without it: the next row group is gathered while one is encoded.
+        with (
+            write_row_groups(path, schemas.PAPERS) as writer,
+            ThreadPoolExecutor(max_workers=1) as encoder,
+        ):
+            written: Future[None] | None = None
+            for group in range(self._groups):
+                table = self._first.result() if group == 0 else self._row_group(group)
                 if written is not None:
                     written.result()
-        finally:
-            shutil.rmtree(self._spill_dir, ignore_errors=True)
-
-    def _spill_abstracts(self, ranked: pl.DataFrame, spill: list[Path]) -> None:
-        """One pass over the record store: each representative's abstract to its row group's
-        spill.
-
-        Each records file (a pack of dumps) adds rows to every row group. They are taken
-        from the file in one go, in row-group order, and buffered per row group until about
-        `_SPILL_BATCH_BYTES`: a batch per file and row group made their number, and their
-        cost, grow as files x row groups (80,000 batches and 11 s at 3 GB, with a file per
-        dump then).
-        """
-        schema = pa.schema([("rank", pa.uint32()), ("abstract", pa.large_string())])
-        groups = ranked["group"].to_numpy()
-        ranks = ranked["rank"].to_numpy()
-        with contextlib.ExitStack() as stack:
-            buffers = [
-                _SpillBuffer(stack.enter_context(pa.ipc.new_stream(str(p), schema)), schema)
-                for p in spill
-            ]
-            for position, local, wanted in self.store.by_file(ranked["representative"]):
-                for low, high, abstracts in self.store.take_windows(
-                    position, "abstract", local.to_numpy()
-                ):
-                    indices = wanted[low:high].to_numpy()
-                    order = np.argsort(groups[indices], kind="stable")
-                    row_groups = groups[indices[order]]
-                    taken = abstracts.take(pa.array(order))
-                    taken_ranks = ranks[indices[order]]
-                    bounds = [0, *(np.flatnonzero(np.diff(row_groups)) + 1), len(order)]
-                    for start, end in itertools.pairwise(bounds):
-                        buffers[int(row_groups[start])].add(
-                            taken_ranks[start:end], taken.slice(start, end - start)
-                        )
-            for buffer in buffers:
-                buffer.flush()
-
-
-_SPILL_BATCH_BYTES = 2**20
-
-
-class _SpillBuffer:
-    """One row group's spilled abstracts, written a batch of about `_SPILL_BATCH_BYTES` at a
-    time (the slices held keep at most that much of each dump's taken abstracts alive)."""
-
-    def __init__(self, writer: pa.RecordBatchStreamWriter, schema: pa.Schema) -> None:
-        self.writer, self.schema = writer, schema
-        self.ranks: list[np.ndarray] = []
-        self.abstracts: list[pa.Array] = []
-        self.size = 0
-
-    def add(self, ranks: np.ndarray, abstracts: pa.Array) -> None:
-        self.ranks.append(ranks)
-        self.abstracts.append(abstracts)
-        self.size += abstracts.nbytes
-        if self.size >= _SPILL_BATCH_BYTES:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.ranks:
-            return
-        batch = pa.record_batch(
-            [
-                pa.array(np.concatenate(self.ranks), pa.uint32()),
-                pa.concat_arrays(self.abstracts).cast(pa.large_string()),
-            ],
-            schema=self.schema,
-        )
-        self.writer.write_batch(batch)
-        self.ranks, self.abstracts, self.size = [], [], 0
-
-
-def _read_spill(path: Path, first_rank: int, count: int) -> pa.Array:
-    """A row group's abstracts in row order: the spill holds ranks first_rank..+count, each
-    once, in the order the dumps were read.
-
-    Arrow only: the spill is mapped, not read into memory, and the abstracts are copied by
-    the take alone (the way through polars and back copied them three more times).
-    """
-    with pa.memory_map(str(path)) as source:
-        spilled = pa.ipc.open_stream(source).read_all()
-    if spilled.num_rows != count:
-        raise AssertionError(f"{path.name}: {spilled.num_rows} abstracts spilled, {count} wanted")
-    if count == 0:
-        return pa.array([], pa.large_string())
-    position = spilled["rank"].to_numpy() - first_rank
-    # One array first, and the map let go, before the take: a take over the spill's batches
-    # would copy them into one array anyway, while the map is still held.
-    abstracts = spilled["abstract"].combine_chunks()
-    del spilled
-    order = np.empty(count, dtype=np.int64)
-    order[position] = np.arange(count)
-    return abstracts.take(pa.array(order))
+                written = encoder.submit(writer, table)
+                del table
+            if written is not None:
+                written.result()
 
 
 def assemble_tables(
     entries: list[FileEntry],
     store: RecordStore,
     timer: Callable[[str], None],
-    work_dir: Path,
     background: Executor,
 ) -> tuple[dict[str, pa.Table | PapersTable], int]:
-    """Stored records of every dump -> the six output tables (papers written lazily: its
-    abstracts are gathered into `work_dir` on `background` from the end of this call)."""
+    """Stored records of every dump -> the six output tables (papers written lazily, its
+    first row group's abstracts gathered on `background` from the end of this call)."""
     keys = key_frame(entries, store)
     lens = keys["abstract_len"]
     merged = deduplicate(
         keys, lambda rows: abstract_key(store.gather("abstract", rows), lens.gather(rows))
     )
     timer("dedupe")
-    papers = PapersTable(merged.papers, store, work_dir, background)
+    papers = PapersTable(merged.papers, store, background)
     representatives = merged.papers.select(pl.col("representative").alias("record"), "paper_id")
     links = (
         _all_links(entries, store)
@@ -1015,7 +914,7 @@ def tables_of(results: list[FileResult]) -> dict[str, pa.Table]:
         out = Path(folder) / "tables"
         out.mkdir()
         with ThreadPoolExecutor(max_workers=1) as background:
-            tables, _ = assemble_tables(entries, store, lambda stage: None, out, background)
+            tables, _ = assemble_tables(entries, store, lambda stage: None, background)
             write_tables(tables, schemas.TABLES, out)
         return {
             name: pq.read_table(out / spec.file_name)
@@ -1124,9 +1023,7 @@ def build(
             outcome.exit_code, outcome.message = 3, str(exc)
             return outcome
         background = cleanup.enter_context(ThreadPoolExecutor(max_workers=1))
-        tables, summary.duplicates_merged = assemble_tables(
-            entries, store, timer, staging, background
-        )
+        tables, summary.duplicates_merged = assemble_tables(entries, store, timer, background)
         summary.files = len(paths)
         summary.records = tables["sources"].num_rows
         summary.papers = tables["papers"].num_rows

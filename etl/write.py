@@ -14,7 +14,7 @@ import fcntl
 import os
 import shutil
 import signal
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -163,22 +163,25 @@ def write_row_groups(path: Path, spec: TableSpec) -> Iterator[Callable[[pa.Table
 
 
 def write_tables(
-    tables: Mapping[str, pa.Table | StreamedTable], specs: tuple[TableSpec, ...], staging: Path
+    tables: dict[str, pa.Table | StreamedTable], specs: tuple[TableSpec, ...], staging: Path
 ) -> None:
-    """Write every table into the staging folder and flush it to disk.
+    """Write every table into the staging folder and flush it to disk; `tables` is emptied.
 
     Tables in memory are written first: a streamed one may still be gathering its rows in
-    the background (the papers' abstracts), and is written last.
+    the background (the papers' abstracts), and is written last. Each table is let go once
+    written, so that what is written last does not pile up on the others (at 1 GB of dumps
+    the four before the papers held 170 MiB).
     """
     in_memory_first = sorted(specs, key=lambda spec: not isinstance(tables[spec.name], pa.Table))
     try:
         for spec in in_memory_first:
             path = staging / spec.file_name
-            table = tables[spec.name]
+            table = tables.pop(spec.name)
             if isinstance(table, pa.Table):
                 write_parquet(table, path)
             else:
                 table.write(path)
+            del table
             pause_point(f"write:{spec.name}")
             with open(path, "rb") as handle:
                 os.fsync(handle.fileno())

@@ -125,7 +125,6 @@ def test_killed_build_leaves_the_last_good_tables_and_the_next_run_succeeds(
         staging = tmp_path / f".out.tmp-{process.pid}"
         parked = tmp_path / f".out.old-{process.pid}"
         if stage.startswith("write:"):  # killed with some tables written, not all
-            # (`.spill-*`: the papers' abstracts, gathered while the others are written)
             written = sorted(p.name for p in staging.iterdir() if not p.name.startswith("."))
             # The papers are written last: their abstracts are gathered meanwhile.
             names = [spec.name for spec in TABLES if spec.name != "papers"] + ["papers"]

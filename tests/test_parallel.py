@@ -223,15 +223,12 @@ def test_batches_keep_the_order_and_stay_under_the_limit():
 
 
 def test_papers_written_in_many_row_groups_hold_the_same_rows(pile, tmp_path, monkeypatch):
-    """Abstracts reach the right papers whatever the row groups and spill batches."""
+    """Abstracts reach the right papers whatever the row groups."""
     import pyarrow.parquet as pq
-
-    from etl import pipeline
 
     folder = pile[0] / "pile"
     whole = build(folder, tmp_path / "whole", validate=False)
     monkeypatch.setattr(config, "PARQUET_ROW_GROUP_SIZE", 64)
-    monkeypatch.setattr(pipeline, "_SPILL_BATCH_BYTES", 4096)
     split = build(folder, tmp_path / "split", validate=False, jobs=1)
     assert whole.exit_code == split.exit_code == 0
     papers = pq.ParquetFile(tmp_path / "split" / "papers.parquet")
