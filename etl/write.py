@@ -142,6 +142,10 @@ class StreamedTable(Protocol):
 
     num_rows: int
 
+    def start(self) -> None:
+        """Begin gathering rows in the background (called before the other tables are
+        written)."""
+
     def write(self, path: Path) -> None: ...
 
 
@@ -173,6 +177,9 @@ def write_tables(
     the four before the papers held 170 MiB).
     """
     in_memory_first = sorted(specs, key=lambda spec: not isinstance(tables[spec.name], pa.Table))
+    for table in tables.values():
+        if not isinstance(table, pa.Table):
+            table.start()
     try:
         for spec in in_memory_first:
             path = staging / spec.file_name
