@@ -1,14 +1,19 @@
-"""The writer's contract: tables cast to their frozen schema and in their key's order."""
+"""The writer's contract: tables cast to their frozen schema and in their key's order, and
+let go once written."""
 
 from __future__ import annotations
 
 import datetime as dt
+import weakref
+from dataclasses import replace
+from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from etl.schemas import SOURCES
-from etl.write import conform
+from etl.write import StreamedTable, conform, write_parquet, write_tables
 
 
 def sources(rows: list[tuple[str, int]]) -> pa.Table:
@@ -41,3 +46,33 @@ def test_rows_in_order_stay_as_they_are():
 def test_a_missing_column_fails_loudly():
     with pytest.raises(ValueError, match="lacks columns"):
         conform(sources([("a.txt", 1)]).drop_columns(["line_end"]), SOURCES)
+
+
+class _StreamedSources:
+    """A streamed table that records what happened before and while it was written."""
+
+    def __init__(self, earlier: weakref.ref[pa.Table]) -> None:
+        self.num_rows = 1
+        self.earlier = earlier
+        self.events: list[str] = []
+
+    def start(self) -> None:
+        self.events.append("start")
+
+    def write(self, path: Path) -> None:
+        self.events.append("write, earlier table alive" if self.earlier() else "write")
+        write_parquet(conform(sources([("a.txt", 1)]), SOURCES), path)
+
+
+def test_tables_are_let_go_once_written_and_the_streamed_one_started_first(tmp_path: Path):
+    in_memory = conform(sources([("b.txt", 2)]), SOURCES)
+    streamed = _StreamedSources(weakref.ref(in_memory))
+    specs = (replace(SOURCES, name="early"), replace(SOURCES, name="late"))
+    tables: dict[str, pa.Table | StreamedTable] = {"late": streamed, "early": in_memory}
+    del in_memory
+    write_tables(tables, specs, tmp_path)
+    assert tables == {}
+    # Started before anything is written; by its own write, the other table is gone.
+    assert streamed.events == ["start", "write"]
+    assert pq.read_table(tmp_path / "early.parquet")["source_file"].to_pylist() == ["b.txt"]
+    assert pq.read_table(tmp_path / "late.parquet")["source_file"].to_pylist() == ["a.txt"]
