@@ -397,7 +397,7 @@ class RecordStore:
             return pl.Series(column, [], dtype=pl.String)
         with ThreadPoolExecutor(max_workers=2) as pool:
             pieces = list(pool.map(lambda group: self.take(group[0], column, group[1]), groups))
-        values = pl.concat(pieces, rechunk=False)
+        values = pl.concat(pieces)
         return values.gather(pl.concat([indices for _, _, indices in groups]).arg_sort())
 
 
