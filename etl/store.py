@@ -330,7 +330,7 @@ class RecordStore:
         rows = local.to_numpy()
         order = None if _ascending(rows) else np.argsort(rows, kind="stable")
         wanted = rows if order is None else rows[order]
-        pieces = [values for _, _, values in self.take_windows(position, column, wanted)]
+        pieces = list(self.take_windows(position, column, wanted))
         if not pieces:
             return pl.Series(column, pa.array([], type=self._type(position, column)))
         values = pl.Series(column, pa.chunked_array(pieces))
@@ -338,11 +338,9 @@ class RecordStore:
             return values
         return values.gather(pl.Series(np.argsort(order, kind="stable"), dtype=pl.UInt32))
 
-    def take_windows(
-        self, position: int, column: str, rows: np.ndarray
-    ) -> Iterator[tuple[int, int, pa.Array]]:
-        """One column of one records file at row numbers `rows` (ascending), in pieces:
-        (low, high, the values of rows[low:high]).
+    def take_windows(self, position: int, column: str, rows: np.ndarray) -> Iterator[pa.Array]:
+        """One column of one records file at row numbers `rows` (ascending), in consecutive
+        pieces, a piece per window of batches.
 
         Memory-mapped: only the pages of the rows taken are read. A file of many batches (a
         big dump, stored a batch of pages at a time) is mapped a window of batches at a time,
@@ -357,7 +355,7 @@ class RecordStore:
             if index < 0:  # not Python's "last column"
                 raise KeyError(f"the record store has no column {column!r}")
             if reader.num_record_batches == 1:
-                yield 0, len(rows), reader.get_batch(0).column(index).take(pa.array(rows))
+                yield reader.get_batch(0).column(index).take(pa.array(rows))
                 return
             sizes = [
                 (batch.num_rows, batch.column(index).nbytes)
@@ -365,7 +363,7 @@ class RecordStore:
             ]
         starts = np.cumsum([0] + [count for count, _ in sizes])
         for first, last, row_start, row_end in _windows(sizes, _TAKE_WINDOW_BYTES):
-            low, high = (int(i) for i in np.searchsorted(rows, [row_start, row_end]))
+            low, high = np.searchsorted(rows, [row_start, row_end])
             if low == high:
                 continue
             # Batch by batch: a take over a chunked array would first copy the whole window.
@@ -379,7 +377,7 @@ class RecordStore:
                     for i, batch in enumerate(range(first, last))
                     if bounds[i] < bounds[i + 1]
                 ]
-                yield low, high, pa.concat_arrays(pieces)
+                yield pa.concat_arrays(pieces)
 
     def _type(self, position: int, column: str) -> pa.DataType:
         with pa.memory_map(str(self.files[position])) as source:
