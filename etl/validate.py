@@ -552,10 +552,12 @@ class _SuiteRun:
 def _run_suite(
     context: AbstractDataContext, datasource: Any, gx_suite: Any, suite: _Suite, frame: pd.DataFrame
 ) -> _SuiteRun:
-    """Validate one batch with GX (SUMMARY results: counts and a partial list of values).
+    """Validate one batch with GX (BASIC results: counts and a partial list of values).
 
-    No `unexpected_index_column_names`: GX gathers those row by row in Python, which takes
-    minutes when most of a million rows fail; the values themselves say enough.
+    Not SUMMARY: for every column rule it also lists the failing rows' index and an index
+    query, each by filtering the whole batch, every column of it, even when nothing fails.
+    That was 1.6-1.7 s of validating 1 GB of dumps (9.7 s against 8.1 s), for two fields
+    that nothing here reads; the report's samples come from the partial list.
     """
     import great_expectations as gx
 
@@ -570,7 +572,7 @@ def _run_suite(
     result = definition.run(
         batch_parameters={"dataframe": frame},
         expectation_parameters=suite_parameters(),
-        result_format={"result_format": "SUMMARY", "partial_unexpected_count": 20},
+        result_format={"result_format": "BASIC", "partial_unexpected_count": 20},
     )
     order = {e["meta"]["rule"]: i for i, e in enumerate(suite.document["expectations"])}
     outcomes = sorted((_outcome(r) for r in result.results), key=lambda o: order[o.rule])
