@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 from etl import config, schemas
 from etl.decode import decode_dump
 from etl.dedupe import deduplicate
+from etl.digests import DigestMemo, file_status
 from etl.fastparse import RAW_RECORD_SCHEMA, Page, parse_regular_pages
 from etl.links import LINK_ROW_SCHEMA, link_rows
 from etl.normalize import abstract_key, clean_records, dump_lines
@@ -550,6 +551,20 @@ class _Unparsed:
     stem: Path
 
 
+def _stored_entry(stem: Path, source_file: str) -> FileEntry | None:
+    """The complete entry stored under `stem`, named as the dump is named now, or None."""
+    cached = load_meta(stem)
+    if not isinstance(cached, FileEntry) or cached.stored is None:
+        return None
+    cached.stored = cached.stored.moved_to(stem)  # the cache may have been moved
+    if not cached.stored.complete:
+        return None
+    cached.source_file = source_file
+    cached.warnings = [Warning_(source_file, w.line, w.message) for w in cached.warnings]
+    cached.rejects = list(cached.rejects)
+    return cached
+
+
 def _stored_or_read(task: _ParseTask) -> tuple[FileEntry, bool] | _Unparsed:
     """The dump's entry when it needs no parsing here (stored already, not readable, outside
     the raw folder, or big and parsed page by page), else its bytes."""
@@ -565,14 +580,9 @@ def _stored_or_read(task: _ParseTask) -> tuple[FileEntry, bool] | _Unparsed:
     except OSError as exc:
         return _skipped(source_file, f"cannot read file: {exc.strerror}"), False
     stem = entry_stem(store_dir, sha, captured_on)
-    cached = load_meta(stem)
-    if isinstance(cached, FileEntry) and cached.stored is not None:
-        cached.stored = cached.stored.moved_to(stem)  # the cache may have been moved
-        if cached.stored.complete:
-            cached.source_file = source_file
-            cached.warnings = [Warning_(source_file, w.line, w.message) for w in cached.warnings]
-            cached.rejects = list(cached.rejects)
-            return cached, True
+    cached = _stored_entry(stem, source_file)
+    if cached is not None:
+        return cached, True
     if size > config.STREAM_DUMP_BYTES:
         try:
             big = parse_big_file(path, source_file, captured_on, sha, stem)
@@ -631,13 +641,6 @@ def _handed_over(
         del data
 
 
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
 T = TypeVar("T")
 
 
@@ -665,34 +668,88 @@ def parse_all(
 ) -> tuple[list[FileEntry], int]:
     """Parse every dump into the record store, in parallel when it pays; input order kept.
 
-    Dumps go to the workers in batches of up to `config.PARSE_BATCH_BYTES` (smaller when
-    the pile is, so that each worker gets several), parsed together.
+    A dump whose hash is remembered (`etl.digests`) and whose parse the store has is taken
+    from the store here, without reading it. The others go to the workers in batches of up
+    to `config.PARSE_BATCH_BYTES` (smaller when the pile is, so that each worker gets
+    several), parsed together.
     """
+    memo = DigestMemo(store_dir)
+    looked_ns = time.time_ns()  # before any dump is hashed
+    statuses = [file_status(p) for p in paths]
     tasks = [(p, source_name(p), captured.get(p.name), store_dir) for p in paths]
-    sizes = [_size(p) for p in paths]
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(paths)))
-    total_bytes = sum(sizes)
+    remembered = [
+        _remembered(task, memo.digest(status))
+        for task, status in zip(tasks, statuses, strict=True)
+    ]
+    unparsed = [
+        (task, status[2] if status else 0)
+        for task, status, entry in zip(tasks, statuses, remembered, strict=True)
+        if entry is None
+    ]
+    entries, cached = _collect(
+        paths, _in_order(remembered, _parse_tasks(unparsed, jobs)), on_file
+    )
+    for status, entry in zip(statuses, entries, strict=True):
+        memo.remember(status, entry.source_sha256, looked_ns)
+    memo.save()
+    return entries, cached
+
+
+def _remembered(task: _ParseTask, sha: str | None) -> FileEntry | None:
+    """The stored entry of a dump whose hash is remembered, if the store has it."""
+    path, source_file, captured_on, store_dir = task
+    if sha is None or _link_out_of(path) is not None:
+        return None
+    return _stored_entry(entry_stem(store_dir, sha, captured_on), source_file)
+
+
+def _in_order(
+    remembered: list[FileEntry | None], parsed: Iterator[tuple[FileEntry, bool]]
+) -> Iterator[tuple[FileEntry, bool]]:
+    for entry in remembered:
+        yield (entry, True) if entry is not None else next(parsed)
+
+
+def _parse_tasks(
+    sized: list[tuple[_ParseTask, int]], jobs: int
+) -> Iterator[tuple[FileEntry, bool]]:
+    """`_parse_paths` over every task, in batches, on worker processes when it pays."""
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(sized)))
+    total_bytes = sum(size for _, size in sized)
     limit = max(1, min(config.PARSE_BATCH_BYTES, total_bytes // (4 * workers)))
-    batches = list(_batches(zip(tasks, sizes, strict=True), limit))
+    batches = list(_batches(sized, limit))
     if workers > 1 and total_bytes > 4_000_000:
         # Not plain fork: a process that already ran polars' thread pool can deadlock its
         # forked children. A fork server starts clean and forks workers from itself.
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["etl.pipeline"])
+        done = 0
         try:
             with (
                 _worker_environment(),
                 ProcessPoolExecutor(max_workers=workers, mp_context=context) as executor,
             ):
-                outcomes = itertools.chain.from_iterable(executor.map(_parse_paths, batches))
-                return _collect(paths, outcomes, on_file)
+                for outcome in itertools.chain.from_iterable(executor.map(_parse_paths, batches)):
+                    yield outcome
+                    done += 1
+                return
         except BrokenProcessPool:
             # The fork server imports the caller's main module; a script without an
-            # `if __name__ == "__main__":` guard breaks it. Parse in this process instead
-            # (what the workers finished is reused from the store).
+            # `if __name__ == "__main__":` guard breaks it. Parse the rest in this process
+            # instead (what the workers finished is reused from the store).
             pass
-    outcomes = itertools.chain.from_iterable(map(_parse_paths, batches))
-    return _collect(paths, outcomes, on_file)
+        batches = _after(batches, done)
+    yield from itertools.chain.from_iterable(map(_parse_paths, batches))
+
+
+def _after(batches: list[list[T]], done: int) -> list[list[T]]:
+    """The batches without their first `done` items."""
+    rest = []
+    for batch in batches:
+        if done < len(batch):
+            rest.append(batch[done:])
+        done = max(0, done - len(batch))
+    return rest
 
 
 @contextlib.contextmanager

@@ -21,8 +21,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from etl import build, config
-from etl.pipeline import _batches, _worker_environment, parse_file, parse_files
+from etl import build, config, digests
+from etl.pipeline import _after, _batches, _worker_environment, parse_file, parse_files
 from etl.schemas import TABLES
 from etl.store import cache_version, prune
 from tests.conftest import COMPACT_SEED, PROJECT_ROOT, SEARCH_SEED, copy_seeds
@@ -61,7 +61,12 @@ def test_workers_build_the_same_tables_as_one_process(pile, tmp_path):
         assert one == two, spec.name
 
 
-def test_an_added_dump_alone_is_parsed_and_the_tables_equal_a_full_rebuild(pile, tmp_path):
+@pytest.mark.parametrize("hashes_remembered", [False, True], ids=["dumps-read", "dumps-not-read"])
+def test_an_added_dump_alone_is_parsed_and_the_tables_equal_a_full_rebuild(
+    pile, tmp_path, monkeypatch, hashes_remembered
+):
+    if hashes_remembered:  # the pile was copied just now, within the racy window
+        monkeypatch.setattr(digests, "RACY_SECONDS", 0)
     folder, expected = pile
     raw, cache = tmp_path / "raw", tmp_path / "cache"
     shutil.copytree(folder / "pile", raw)
@@ -110,7 +115,7 @@ def test_cached_dumps_are_parsed_again_after_a_parser_or_tool_upgrade(
     assert upgraded.exit_code == 0, upgraded.message
     assert upgraded.summary.files_from_cache == 0
     # The old entries, of no use to this version, are gone.
-    names = sorted(path.name for path in cache.iterdir())
+    names = sorted(path.name for path in cache.iterdir() if path.name != "digests.pkl")
     assert len(names) == 4  # the metadata of each seed, and its records (a pack of one)
     assert all(f"-{cache_version()}-" in name for name in names), names
 
@@ -206,6 +211,15 @@ def test_dumps_parsed_together_give_what_each_gives_alone():
         assert joint.links.equals(single.links), single.source_file
         account = {k: v for k, v in vars(single).items() if k not in ("records", "links")}
         assert {k: getattr(joint, k) for k in account} == account
+
+
+def test_a_broken_pool_leaves_the_batches_it_did_not_finish():
+    batches = [[1, 2, 3], [4], [5, 6]]
+    assert _after(batches, 0) == batches
+    assert _after(batches, 2) == [[3], [4], [5, 6]]
+    assert _after(batches, 3) == [[4], [5, 6]]
+    assert _after(batches, 5) == [[6]]
+    assert _after(batches, 6) == []
 
 
 def test_batches_keep_the_order_and_stay_under_the_limit():
