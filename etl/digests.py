@@ -6,8 +6,10 @@ whole pile on every build (0.85 s of one core for 1 GB). Like git's index, a rem
 hash is used while the file's status (device, inode, size, modification and change times)
 is what it was when the file was hashed; any other status, and the file is hashed again.
 
-The change time is set by the kernel on every write (and rename or chmod), and no tool can
-set it back, so an edit that keeps the size and restores the modification time still shows.
+The change time is set by the kernel on every write (and rename or chmod), and ordinary
+tools cannot set it back, so an edit that keeps the size and restores the modification time
+still shows. (A network file system that caches file status shows an edit made on another
+machine only once that cache expires, as it does to make and git.)
 What could hide an edit is a clock tick: a file written again within the same tick as the
 status was taken. So a file changed less than `RACY_SECONDS` before its status was taken is
 not remembered (git calls these entries "racily clean"), and is hashed again next time.
