@@ -25,6 +25,11 @@ PARSER_VERSION = "12"
 PARQUET_COMPRESSION = "zstd"
 PARQUET_COMPRESSION_LEVEL = 3
 PARQUET_ROW_GROUP_SIZE = 65_536
+# Columns whose values are (nearly) all distinct: a dictionary for them is built, overflows
+# and is dropped, only costing time and a page. Without one, the 1 GB pile's tables took 7 %
+# less time to write and were 3 % smaller (2.14 -> 1.99 s, 126.5 -> 122.8 MB); the other
+# columns (kinds, hosts, files, dates) keep theirs.
+PARQUET_NO_DICTIONARY = frozenset({"paper_id", "title", "abstract", "url"})
 # Dumps bigger than this are read a page at a time, and parsed and stored a batch of pages at
 # a time (etl/stream.py), so a build's memory does not grow with the size of one file.
 STREAM_DUMP_BYTES = 32 * 2**20

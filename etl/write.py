@@ -61,6 +61,10 @@ def conform(table: pa.Table, spec: TableSpec) -> pa.Table:
     return table.combine_chunks()
 
 
+def _dictionary_columns(names: list[str]) -> list[str]:
+    return [name for name in names if name not in config.PARQUET_NO_DICTIONARY]
+
+
 def write_parquet(table: pa.Table, path: Path) -> None:
     pq.write_table(
         table,
@@ -68,6 +72,7 @@ def write_parquet(table: pa.Table, path: Path) -> None:
         compression=config.PARQUET_COMPRESSION,
         compression_level=config.PARQUET_COMPRESSION_LEVEL,
         row_group_size=config.PARQUET_ROW_GROUP_SIZE,
+        use_dictionary=_dictionary_columns(table.column_names),
         write_statistics=True,
     )
 
@@ -157,6 +162,7 @@ def write_row_groups(path: Path, spec: TableSpec) -> Iterator[Callable[[pa.Table
         spec.schema,
         compression=config.PARQUET_COMPRESSION,
         compression_level=config.PARQUET_COMPRESSION_LEVEL,
+        use_dictionary=_dictionary_columns(spec.schema.names),
         write_statistics=True,
     ) as writer:
 

@@ -76,3 +76,31 @@ def test_tables_are_let_go_once_written_and_the_streamed_one_started_first(tmp_p
     assert streamed.events == ["start", "write"]
     assert pq.read_table(tmp_path / "early.parquet")["source_file"].to_pylist() == ["b.txt"]
     assert pq.read_table(tmp_path / "late.parquet")["source_file"].to_pylist() == ["a.txt"]
+
+
+def _dictionary_encoded(path: Path) -> dict[str, bool]:
+    chunks = pq.ParquetFile(path).metadata.row_group(0)
+    return {
+        chunks.column(i).path_in_schema: chunks.column(i).dictionary_page_offset is not None
+        for i in range(chunks.num_columns)
+    }
+
+
+def test_ids_and_free_text_get_no_dictionary_the_rest_does(tmp_path: Path):
+    # A dictionary of (nearly) distinct values overflows and is dropped: time and a page lost.
+    path = tmp_path / "sources.parquet"
+    write_parquet(conform(sources([("a.txt", n) for n in range(50)]), SOURCES), path)
+    encoded = _dictionary_encoded(path)
+    assert encoded.pop("paper_id") is False
+    assert all(encoded.values()), encoded
+
+
+def test_the_streamed_writer_follows_the_same_rule(tmp_path: Path):
+    from etl.write import write_row_groups
+
+    path = tmp_path / "sources.parquet"
+    with write_row_groups(path, SOURCES) as write:
+        write(conform(sources([("a.txt", n) for n in range(50)]), SOURCES))
+    encoded = _dictionary_encoded(path)
+    assert encoded.pop("paper_id") is False
+    assert all(encoded.values()), encoded
