@@ -16,7 +16,7 @@ import shutil
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -61,19 +61,22 @@ def conform(table: pa.Table, spec: TableSpec) -> pa.Table:
     return table.combine_chunks()
 
 
-def _dictionary_columns(names: list[str]) -> list[str]:
-    return [name for name in names if name not in config.PARQUET_NO_DICTIONARY]
+def _parquet_options(names: list[str]) -> dict[str, Any]:
+    """The writer settings every table is written with (both writers)."""
+    return {
+        "compression": config.PARQUET_COMPRESSION,
+        "compression_level": config.PARQUET_COMPRESSION_LEVEL,
+        "use_dictionary": [n for n in names if n not in config.PARQUET_NO_DICTIONARY],
+        "write_statistics": True,
+    }
 
 
 def write_parquet(table: pa.Table, path: Path) -> None:
     pq.write_table(
         table,
         path,
-        compression=config.PARQUET_COMPRESSION,
-        compression_level=config.PARQUET_COMPRESSION_LEVEL,
         row_group_size=config.PARQUET_ROW_GROUP_SIZE,
-        use_dictionary=_dictionary_columns(table.column_names),
-        write_statistics=True,
+        **_parquet_options(table.column_names),
     )
 
 
@@ -157,14 +160,7 @@ class StreamedTable(Protocol):
 @contextlib.contextmanager
 def write_row_groups(path: Path, spec: TableSpec) -> Iterator[Callable[[pa.Table], None]]:
     """A Parquet file written one row group per call, each conformed to the table's schema."""
-    with pq.ParquetWriter(
-        path,
-        spec.schema,
-        compression=config.PARQUET_COMPRESSION,
-        compression_level=config.PARQUET_COMPRESSION_LEVEL,
-        use_dictionary=_dictionary_columns(spec.schema.names),
-        write_statistics=True,
-    ) as writer:
+    with pq.ParquetWriter(path, spec.schema, **_parquet_options(spec.schema.names)) as writer:
 
         def write(table: pa.Table) -> None:
             writer.write_table(table.select(spec.schema.names).cast(spec.schema))

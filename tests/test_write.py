@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from etl.schemas import SOURCES
-from etl.write import StreamedTable, conform, write_parquet, write_tables
+from etl.write import StreamedTable, conform, write_parquet, write_row_groups, write_tables
 
 
 def sources(rows: list[tuple[str, int]]) -> pa.Table:
@@ -86,21 +86,20 @@ def _dictionary_encoded(path: Path) -> dict[str, bool]:
     }
 
 
-def test_ids_and_free_text_get_no_dictionary_the_rest_does(tmp_path: Path):
+def _write_whole(path: Path, table: pa.Table) -> None:
+    write_parquet(table, path)
+
+
+def _write_by_row_group(path: Path, table: pa.Table) -> None:
+    with write_row_groups(path, SOURCES) as write:
+        write(table)
+
+
+@pytest.mark.parametrize("writer", [_write_whole, _write_by_row_group], ids=["whole", "streamed"])
+def test_ids_and_free_text_get_no_dictionary_the_rest_does(tmp_path: Path, writer) -> None:
     # A dictionary of (nearly) distinct values overflows and is dropped: time and a page lost.
     path = tmp_path / "sources.parquet"
-    write_parquet(conform(sources([("a.txt", n) for n in range(50)]), SOURCES), path)
-    encoded = _dictionary_encoded(path)
-    assert encoded.pop("paper_id") is False
-    assert all(encoded.values()), encoded
-
-
-def test_the_streamed_writer_follows_the_same_rule(tmp_path: Path):
-    from etl.write import write_row_groups
-
-    path = tmp_path / "sources.parquet"
-    with write_row_groups(path, SOURCES) as write:
-        write(conform(sources([("a.txt", n) for n in range(50)]), SOURCES))
+    writer(path, conform(sources([("a.txt", n) for n in range(50)]), SOURCES))
     encoded = _dictionary_encoded(path)
     assert encoded.pop("paper_id") is False
     assert all(encoded.values()), encoded
