@@ -228,14 +228,14 @@ def link(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def with_new_dump(size_dir: Path, raw: Path, present: bool) -> Path:
-    """Put the extra dump (and its manifest row) into `raw`, or take it out; its path."""
-    extra = sorted((size_dir / "extra").glob("*.txt"))[0]
-    new_dump = raw / extra.name
+def with_new_dump(size_dir: Path, raw: Path, name: str, present: bool) -> Path:
+    """Put the extra dump `name` (and its manifest row) into `raw`, or take it out; its
+    path there."""
+    new_dump = raw / name
     rows = (size_dir / "pile" / "manifest.csv").read_text().splitlines()
     new_dump.unlink(missing_ok=True)
     if present:
-        link(extra, new_dump)
+        link(size_dir / "extra" / name, new_dump)
         rows += (size_dir / "extra" / "manifest.csv").read_text().splitlines()[1:]
     (raw / "manifest.csv").write_text("\n".join(rows) + "\n")
     return new_dump
@@ -363,12 +363,12 @@ def bench_size(label: str, work: Path, seed: int, skip_naive: bool, jobs: int | 
 
         def built_then_added() -> None:
             """A build of the folder as it was, then the new dump added to it."""
-            with_new_dump(size_dir, incr, present=False)
+            with_new_dump(size_dir, incr, extra["file"], present=False)
             command = [*papers_etl(), "build", "--raw", str(incr), "--out",
                        str(outs / "incremental"), "--no-validate", *jobs_args]
             subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            check=False)
-            forget_cached(with_new_dump(size_dir, incr, present=True))
+            forget_cached(with_new_dump(size_dir, incr, extra["file"], present=True))
 
         steps.append(run_build("incremental", incr, outs / "incremental", size_dir, incr_mb,
                                jobs_args, extra["distinct_papers_after"],
