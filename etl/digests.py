@@ -8,11 +8,11 @@ is what it was when the file was hashed; any other status, and the file is hashe
 
 The change time is set by the kernel on every write (and rename or chmod), and ordinary
 tools cannot set it back, so an edit that keeps the size and restores the modification time
-still shows. (A network file system that caches file status shows an edit made on another
+still shows. What could hide an edit is a clock tick: a file written again within the same
+tick as the status was taken. So a file changed less than `RACY_SECONDS` before its status
+was taken is not remembered (git calls these entries "racily clean"), and is hashed again
+next time. (A network file system that caches file status shows an edit made on another
 machine only once that cache expires, as it does to make and git.)
-What could hide an edit is a clock tick: a file written again within the same tick as the
-status was taken. So a file changed less than `RACY_SECONDS` before its status was taken is
-not remembered (git calls these entries "racily clean"), and is hashed again next time.
 """
 
 from __future__ import annotations
