@@ -40,6 +40,9 @@ STREAM_DUMP_BYTES = 32 * 2**20
 # batch cost the 1 GB parse stage 1.4-1.7 s of its 10-11 s.
 JEMALLOC_CONF_BUILD = "dirty_decay_ms:0,muzzy_decay_ms:0"
 JEMALLOC_CONF_PARSE_WORKER = "dirty_decay_ms:1000,muzzy_decay_ms:1000"
+# The most a file is written per system call (see etl/store.py, _ChunkedSink): 2 MB and more
+# went into huge page-cache pages, slow to get on the benchmark's VM.
+WRITE_CHUNK_BYTES = 2**20
 # Dumps are parsed in batches of up to this many bytes: their pages share one frame, which
 # pays each column operation's fixed cost once per batch (etl/fastparse.py).
 PARSE_BATCH_BYTES = 16 * 2**20

@@ -142,7 +142,8 @@ class EntryWriter:
         self._links: list[pl.DataFrame] = []
         stem.parent.mkdir(parents=True, exist_ok=True)
         self._schema = _arrow_schema(tuple(records_schema.items()))
-        self._writer = pa.ipc.new_file(str(self._temporary(self.stored.records_path)), self._schema)
+        self._file = _ChunkedSink(self._temporary(self.stored.records_path))
+        self._writer = pa.ipc.new_file(pa.PythonFile(self._file, mode="w"), self._schema)
 
     @property
     def record_count(self) -> int:
@@ -179,6 +180,7 @@ class EntryWriter:
         """The records file under its own name; the entry is complete once its metadata is
         written too (`close` does both; a pack's metadata is its dumps')."""
         self._writer.close()
+        self._file.close()
         stored = StoredRecords(self.stored.stem, self._count)
         self._temporary(stored.records_path).replace(stored.records_path)
         return stored
@@ -186,7 +188,38 @@ class EntryWriter:
     def abort(self) -> None:
         with contextlib.suppress(Exception):
             self._writer.close()
+        self._file.close()
         self._temporary(self.stored.records_path).unlink(missing_ok=True)
+
+
+class _ChunkedSink:
+    """A new file, written at most `config.WRITE_CHUNK_BYTES` per system call.
+
+    Arrow writes each column buffer of a batch in one call, 10 MB and more for a batch's
+    abstracts. For a write that big, Linux puts the data in huge page-cache pages, and on the
+    benchmark's VM those took about 20 ms each to get: a worker wrote 1 GB of records in
+    10-12 s that way (in 16 MB writes), against 0.25 s in 1 MB writes.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+        self.closed = False
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data).cast("B")
+        for start in range(0, len(view), config.WRITE_CHUNK_BYTES):
+            chunk = view[start : start + config.WRITE_CHUNK_BYTES]
+            while chunk:
+                chunk = chunk[os.write(self._fd, chunk) :]
+        return len(view)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            os.close(self._fd)
 
 
 @functools.cache

@@ -3,11 +3,13 @@ dump has its records file to itself or shares a pack with the dumps parsed with 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import polars as pl
 import pytest
 
+from etl import config
 from etl.store import RecordStore, StoredRecords, save, save_pack
 
 _SCHEMA = {"abstract": pl.String, "row": pl.Int64}
@@ -80,3 +82,25 @@ def test_a_pack_with_fewer_rows_than_a_dump_claims_is_an_error_not_a_short_read(
     claimed = StoredRecords(pack.stem, 4, pack.pack, pack.first_row)
     with pytest.raises(ValueError, match="has 3 records"):
         RecordStore([claimed]).scan(["row"])
+
+
+def test_records_files_are_written_in_chunks_of_at_most_the_configured_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(config, "WRITE_CHUNK_BYTES", 4096)
+    sizes: list[int] = []
+    real_write = os.write
+
+    def short_write(fd: int, data: memoryview) -> int:  # the OS may write less than asked
+        sizes.append(len(data))
+        return real_write(fd, data[: max(1, len(data) // 2)])
+
+    monkeypatch.setattr(os, "write", short_write)
+    records = pl.DataFrame(
+        {"abstract": ["x" * 50_000, "short", "y" * 9_000], "row": [0, 1, 2]}, schema=_SCHEMA
+    )
+    stored = save(tmp_path / "dump", records, {"dump": 0})
+    monkeypatch.undo()
+    assert stored.records_path.stat().st_size > 10 * 4096
+    assert sizes and max(sizes) <= 4096
+    assert RecordStore([stored]).scan(["abstract", "row"]).equals(records)
