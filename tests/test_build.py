@@ -10,6 +10,7 @@ import sys
 import weakref
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from etl import build
@@ -134,6 +135,23 @@ def test_python_dash_m_etl_runs():
     )
     assert result.returncode == 0
     assert "build" in result.stdout
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="Linux only")
+def test_the_cli_and_its_children_run_without_huge_pages():
+    # The command's stand-in prints what a parse worker, a child of it, would see.
+    show_child = (
+        "import subprocess; from etl import cli; cli.app = lambda: subprocess.run("
+        "['grep', 'THP_enabled', '/proc/self/status'], check=True); cli.main()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", show_child],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        check=True,
+    )
+    assert result.stdout.split() == ["THP_enabled:", "0"]
 
 
 def test_bad_files_do_not_stop_the_good_ones(raw_dir, tmp_path):
