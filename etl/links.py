@@ -100,20 +100,88 @@ LINK_ROW_SCHEMA = {
 def link_rows(abstracts: pl.Series) -> pl.DataFrame:
     """One row per link of each abstract, keyed by the abstract's position in `abstracts`.
 
-    The URLs are found by a vectorized regex; only the found URLs go through Python.
+    `extract_links` of each abstract, as column operations: only a URL whose host part is
+    not plain ASCII (or holds `[`, `]` or `%`, which `urlsplit` treats specially) goes
+    through Python. On one core, the links of 521 MB of abstracts took 0.49 s this way,
+    against 0.72 s with every URL through `_distinct_links`.
     """
-    found = (
+    written = (
         abstracts.str.extract_all(_URL_VECTOR)
-        .to_frame("urls")
+        .to_frame("url")
         .with_row_index("record")
-        .filter(pl.col("urls").list.len() > 0)
+        .explode("url")
+        .drop_nulls("url")
     )
-    columns: dict[str, list] = {name: [] for name in LINK_ROW_SCHEMA}
-    for record, urls in found.iter_rows():
-        for link in _distinct_links(urls):
-            columns["record"].append(record)
-            columns["url"].append(link.url)
-            columns["host"].append(link.host)
-            columns["kind"].append(link.kind)
-            columns["repo"].append(link.repo)
-    return pl.DataFrame(columns, schema=LINK_ROW_SCHEMA)
+    if written.height == 0:
+        return pl.DataFrame(schema=LINK_ROW_SCHEMA)
+    urls = _stripped(written["url"])
+    netloc = urls.str.extract(r"^[^:]*://([^/?#]*)", 1)
+    plain = netloc.str.contains(r"^[\x21-\x7e]*$") & ~netloc.str.contains(r"[\[\]%]")
+    host = (
+        netloc.str.split("@").list.last().str.split(":").list.first().str.to_lowercase()
+    )
+    odd = (~plain).arg_true()
+    if odd.len():
+        hosts = [_host_of(url) for url in urls.gather(odd).to_list()]
+        host = host.scatter(odd, pl.Series(hosts, dtype=pl.String))
+    links = (
+        written.with_columns(urls, host.alias("host"))
+        .filter(pl.col("host").str.contains(".", literal=True))
+        .unique(["record", "url"], keep="first", maintain_order=True)
+    )
+    kind = pl.lit("project")
+    for name, domains in reversed(_KINDS_BY_HOST):
+        on_domain = pl.col("host").is_in(domains) | pl.any_horizontal(
+            pl.col("host").str.ends_with("." + d) for d in domains
+        )
+        kind = pl.when(on_domain).then(pl.lit(name)).otherwise(kind)
+    path_parts = (
+        pl.col("url")
+        .str.extract(r"^[^:]*://[^/?#]*([^?#]*)", 1)
+        .str.split("/")
+        .list.eval(pl.element().filter(pl.element() != ""))
+    )
+    owner = path_parts.list.get(0, null_on_oob=True)
+    name = path_parts.list.get(1, null_on_oob=True).str.replace(r"\.git$", "")
+    on_code_host = pl.col("host").str.replace(r"^www\.", "").is_in(CODE_HOSTS)
+    repo = (
+        pl.when(on_code_host & (owner != "") & (name != ""))
+        .then(pl.format("{}/{}", owner, name))
+        .otherwise(None)
+    )
+    return (
+        links.with_columns(kind.alias("kind"))
+        .with_columns(repo.alias("repo"))
+        .select(*LINK_ROW_SCHEMA)
+        .cast(LINK_ROW_SCHEMA)  # type: ignore[arg-type]
+    )
+
+
+def _stripped(urls: pl.Series) -> pl.Series:
+    """`strip_trailing_punctuation` of each URL: a character off every URL that needs it,
+    until none does (a few rounds: URLs end in at most a few such characters)."""
+    while True:
+        last = urls.str.slice(-1)
+        strip = last.is_in(list(_TRAILING))
+        for closer, opener in _CLOSERS.items():
+            strip |= (last == closer) & (
+                urls.str.count_matches(opener, literal=True)
+                < urls.str.count_matches(closer, literal=True)
+            )
+        if not strip.any():
+            return urls
+        urls = (
+            pl.select(
+                pl.when(strip).then(urls.str.slice(0, urls.str.len_chars() - 1)).otherwise(urls)
+            )
+            .to_series()
+            .alias(urls.name)
+        )
+
+
+def _host_of(url: str) -> str | None:
+    """The host `_distinct_links` finds in a URL (lower-cased), or None."""
+    try:
+        return urlsplit(url).hostname
+    except ValueError:
+        return None

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from etl.links import extract_links, strip_trailing_punctuation
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from etl.links import extract_links, link_rows, strip_trailing_punctuation
 
 
 def test_trailing_sentence_punctuation_is_not_part_of_the_url():
@@ -93,6 +97,45 @@ def test_vectorized_link_rows_match_extract_links():
         (i, link.url, link.host, link.kind, link.repo)
         for i, text in enumerate(abstracts)
         if text
+        for link in extract_links(text)
+    ]
+    assert rows.rows() == expected
+
+
+_HOSTS = st.one_of(
+    st.sampled_from(
+        ["github.com", "GitHub.COM", "www.github.com", "gist.github.com", "gitlab.com",
+         "bitbucket.org", "hf.co", "huggingface.co", "m.youtube.com", "youtu.be", "arxiv.org",
+         "ArXiv.Org", "localhost", "example.com", "xgithub.com", "", "Ab%Cd.org",
+         "a\uff0fb.org", "\u212aelvin.org", "[::1]", "[::1", "x]y.org", "[v1.x]"]
+    ),
+    st.text(alphabet="aZ.-_é\u212a\uff0f%41[]:", max_size=12),
+)
+_URLS = st.tuples(
+    st.sampled_from(["https://", "http://", "HTTPS://", "Http://"]),
+    st.sampled_from(["", "user@", "a@b@", "u:p@"]),
+    _HOSTS,
+    st.sampled_from(["", ":8080", ":", ":x"]),
+    st.lists(
+        st.sampled_from(["owner", "Repo", "repo.git", ".git", "", "x(y)", "a)b", "%41", "é"]),
+        max_size=4,
+    ).map(lambda parts: "".join("/" + p for p in parts)),
+    st.sampled_from(["", "?q=1", "#f", "?a#b", "#a?b", "?x=(1)"]),
+    st.text(alphabet=".,;:)]}(»\u2019'\"*!?", max_size=4),
+).map("".join)
+_ABSTRACTS = st.lists(
+    st.one_of(_URLS, st.sampled_from(["see", "code:", "(at", "and", "\u00a0", "x\x01"])),
+    max_size=8,
+).map(" ".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_ABSTRACTS, max_size=5))
+def test_vectorized_link_rows_equal_extract_links_on_any_text(abstracts):
+    rows = link_rows(pl.Series(abstracts, dtype=pl.String))
+    expected = [
+        (i, link.url, link.host, link.kind, link.repo)
+        for i, text in enumerate(abstracts)
         for link in extract_links(text)
     ]
     assert rows.rows() == expected
