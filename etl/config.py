@@ -34,11 +34,12 @@ PARQUET_NO_DICTIONARY = frozenset({"paper_id", "title", "abstract", "url"})
 # a time (etl/stream.py), so a build's memory does not grow with the size of one file.
 STREAM_DUMP_BYTES = 32 * 2**20
 # How polars' allocator (jemalloc) gives freed pages back. The build process, whose frames
-# are big and short-lived, gives them back at once: by default jemalloc keeps them 10 s, and
-# at 1 GB of dumps the build peaked at 1.19 GiB instead of 0.91 GiB. A parse worker holds one
-# batch at a time, so it keeps them 1 s instead: getting fresh pages from the kernel for every
-# batch cost the 1 GB parse stage 1.4-1.7 s of its 10-11 s.
-JEMALLOC_CONF_BUILD = "dirty_decay_ms:0,muzzy_decay_ms:0"
+# are big and short-lived, gives them back after 100 ms: by default jemalloc keeps them 10 s,
+# and at 1 GB of dumps the build peaked at 1.19 GiB instead of 0.91 GiB; at once (0 ms), it
+# peaked 50-100 MB lower than at 100 ms, but dedupe took 2.0-2.1 s instead of 1.7 s, getting
+# fresh pages back from the kernel. A parse worker holds one batch at a time, so it keeps
+# them 1 s: fresh pages for every batch cost the 1 GB parse stage 1.4-1.7 s of its 10-11 s.
+JEMALLOC_CONF_BUILD = "dirty_decay_ms:100,muzzy_decay_ms:0"
 JEMALLOC_CONF_PARSE_WORKER = "dirty_decay_ms:1000,muzzy_decay_ms:1000"
 # The most a file is written per system call (see etl/store.py, _ChunkedSink): 2 MB and more
 # went into huge page-cache pages, slow to get on the benchmark's VM.
