@@ -159,11 +159,16 @@ class StreamedTable(Protocol):
 
 @contextlib.contextmanager
 def write_row_groups(path: Path, spec: TableSpec) -> Iterator[Callable[[pa.Table], None]]:
-    """A Parquet file written one row group per call, each conformed to the table's schema."""
+    """A Parquet file written a call at a time, each call's rows conformed to the table's
+    schema and cut into row groups of `config.PARQUET_ROW_GROUP_SIZE` (a call's rows are a
+    whole number of them, except the last call's)."""
     with pq.ParquetWriter(path, spec.schema, **_parquet_options(spec.schema.names)) as writer:
 
         def write(table: pa.Table) -> None:
-            writer.write_table(table.select(spec.schema.names).cast(spec.schema))
+            writer.write_table(
+                table.select(spec.schema.names).cast(spec.schema),
+                row_group_size=config.PARQUET_ROW_GROUP_SIZE,
+            )
 
         yield write
 

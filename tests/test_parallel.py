@@ -236,15 +236,19 @@ def test_batches_keep_the_order_and_stay_under_the_limit():
     ]
 
 
-def test_papers_written_in_many_row_groups_hold_the_same_rows(pile, tmp_path, monkeypatch):
-    """Abstracts reach the right papers whatever the row groups."""
+@pytest.mark.parametrize("takes", [1_000_000, 3], ids=["a-take-per-row-group", "few-takes"])
+def test_papers_written_in_many_row_groups_hold_the_same_rows(pile, tmp_path, monkeypatch, takes):
+    """Abstracts reach the right papers whatever the row groups, and whether the abstracts
+    are taken a row group at a time or several at once."""
     import pyarrow.parquet as pq
 
     folder = pile[0] / "pile"
     whole = build(folder, tmp_path / "whole", validate=False)
     monkeypatch.setattr(config, "PARQUET_ROW_GROUP_SIZE", 64)
+    monkeypatch.setattr(config, "PAPERS_TAKES", takes)
     split = build(folder, tmp_path / "split", validate=False, jobs=1)
     assert whole.exit_code == split.exit_code == 0
     papers = pq.ParquetFile(tmp_path / "split" / "papers.parquet")
     assert papers.metadata.num_row_groups == -(-whole.summary.papers // 64)
+    assert {papers.metadata.row_group(g).num_rows for g in range(papers.num_row_groups - 1)} == {64}
     assert papers.read().equals(pq.read_table(tmp_path / "whole" / "papers.parquet"))
