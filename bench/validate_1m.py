@@ -203,7 +203,10 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="Write the tables here and keep them.")
     args = parser.parse_args()
 
+    from etl.cli import without_huge_pages
     from etl.validate import validate_tables
+
+    without_huge_pages()  # as `papers-etl` runs
 
     tmp = Path(tempfile.mkdtemp(prefix="validate-1m-"))
     data = args.keep or tmp / "data"

@@ -130,11 +130,11 @@ def query(
 
 
 def main() -> None:
-    _without_huge_pages()
+    without_huge_pages()
     app()
 
 
-def _without_huge_pages() -> None:
+def without_huge_pages() -> None:
     """Turn transparent huge pages off for this process and its workers (Linux).
 
     numpy and pyarrow's allocator ask for huge pages for big buffers. On the 2-core VM the
