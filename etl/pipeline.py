@@ -573,27 +573,33 @@ def _stored_or_read(task: _ParseTask) -> tuple[FileEntry, bool] | _Unparsed:
     if target is not None:
         reject = Reject(0, 0, "outside_raw_dir", "symlink to a file outside the raw folder")
         return _skipped(source_file, f"symlink to {target}, outside the raw folder", reject), False
+    data = None
     try:
         with open(path, "rb") as handle:
-            sha = hashlib.file_digest(handle, "sha256").hexdigest()
             size = os.fstat(handle.fileno()).st_size
+            if size > config.STREAM_DUMP_BYTES:
+                sha = hashlib.file_digest(handle, "sha256").hexdigest()
+            else:  # read once: hashed, then parsed unless the store has it
+                data = handle.read()
+                sha = hashlib.sha256(data).hexdigest()
     except OSError as exc:
         return _skipped(source_file, f"cannot read file: {exc.strerror}"), False
     stem = entry_stem(store_dir, sha, captured_on)
     cached = _stored_entry(stem, source_file)
     if cached is not None:
         return cached, True
-    if size > config.STREAM_DUMP_BYTES:
+    if data is None:
         try:
             big = parse_big_file(path, source_file, captured_on, sha, stem)
         except OSError as exc:
             raise OutputError(f"cannot parse {source_file} into {store_dir}: {exc}") from exc
         if big is not None:
             return big, False
-    try:
-        return _Unparsed(path.read_bytes(), source_file, captured_on, sha, stem)
-    except OSError as exc:
-        return _skipped(source_file, f"cannot read file: {exc.strerror}"), False
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            return _skipped(source_file, f"cannot read file: {exc.strerror}"), False
+    return _Unparsed(data, source_file, captured_on, sha, stem)
 
 
 def _parse_paths(tasks: list[_ParseTask]) -> list[tuple[FileEntry, bool]]:
