@@ -3,7 +3,6 @@ any change to a dump, or a change too recent to be sure of, makes it read again.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -19,15 +18,16 @@ SECOND = 1_000_000_000
 
 @pytest.fixture
 def hashed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The names of the files the build hashes (the seeds are parsed in this process)."""
+    """The names of the dumps the build reads and hashes (the seeds are parsed in this
+    process)."""
     names: list[str] = []
-    digest = hashlib.file_digest
+    read = pipeline._stored_or_read
 
-    def counting(handle, algorithm):  # type: ignore[no-untyped-def]
-        names.append(Path(handle.name).name)
-        return digest(handle, algorithm)
+    def counting(task):  # type: ignore[no-untyped-def]
+        names.append(Path(task[0]).name)
+        return read(task)
 
-    monkeypatch.setattr(pipeline.hashlib, "file_digest", counting)
+    monkeypatch.setattr(pipeline, "_stored_or_read", counting)
     return names
 
 
