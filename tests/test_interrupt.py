@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from etl import build, write
+from etl import build, store, write
 from etl.cli import app
 from etl.schemas import TABLES
 from etl.write import PAUSE_ENV, recover, recover_for_reading
@@ -324,6 +324,31 @@ def test_disk_full_or_read_only_in_the_middle_of_a_table(
     monkeypatch.setattr(write, "write_parquet", write_until_full)
     outcome = build(inputs["new_raw"], out, validate=False)
     assert_refused_cleanly(outcome, out, inputs, f"cannot write tables to {tmp_path}: {reason}")
+
+
+def test_disk_full_under_the_record_store(inputs, tmp_path, monkeypatch):
+    """The cache's disk fills while parsed records are written: a clear refusal, the last
+    good tables kept, and nothing half-written left in the cache."""
+    out = last_good(inputs, tmp_path)
+    cache = tmp_path / "cache"
+    real_write = os.write
+    written = {"bytes": 0}
+
+    def write_until_full(fd, data):  # records files are written through os.write
+        if written["bytes"] > 10_000:
+            fail_with(errno.ENOSPC)()
+        count = real_write(fd, data)
+        written["bytes"] += count
+        return count
+
+    monkeypatch.setattr(store.os, "write", write_until_full)
+    outcome = build(inputs["new_raw"], out, validate=False, cache_dir=cache)
+    monkeypatch.undo()
+    assert_refused_cleanly(
+        outcome, out, inputs, f"cannot write parsed records to {cache}: No space left on device"
+    )
+    assert written["bytes"] > 10_000  # the failure came mid-file
+    assert sorted(p.name for p in cache.iterdir()) == []
 
 
 def test_disk_full_when_flushing(inputs, tmp_path, monkeypatch):
