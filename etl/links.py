@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import numpy as np
 import polars as pl
 
 _URL = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
@@ -14,6 +15,7 @@ _URL_VECTOR = r"(?i)https?://[^\s<>\"'`]+"  # the same pattern, for polars
 # Punctuation that ends the sentence around a URL rather than the URL itself.
 _TRAILING = ".,;:!?'\"*»\u201d\u2019"
 _CLOSERS = {")": "(", "]": "[", "}": "{"}
+_TRAILING_RUN = "[" + "".join("\\" + c if c in "\\]^-[" else c for c in _TRAILING) + "]+$"
 
 CODE_HOSTS = ("github.com", "gitlab.com", "bitbucket.org")
 _KINDS_BY_HOST: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -102,7 +104,7 @@ def link_rows(abstracts: pl.Series) -> pl.DataFrame:
 
     `extract_links` of each abstract, as column operations: only a URL whose host part is
     not plain ASCII (or holds `[`, `]` or `%`, which `urlsplit` treats specially) goes
-    through Python. On one core, the links of 521 MB of abstracts took 0.49 s this way,
+    through Python. On one core, the links of 521 MB of abstracts took 0.54-0.56 s this way,
     against 0.72 s with every URL through `_distinct_links`.
     """
     written = (
@@ -158,25 +160,34 @@ def link_rows(abstracts: pl.Series) -> pl.DataFrame:
 
 
 def _stripped(urls: pl.Series) -> pl.Series:
-    """`strip_trailing_punctuation` of each URL: a character off every URL that needs it,
-    until none does (a few rounds: URLs end in at most a few such characters)."""
-    while True:
-        last = urls.str.slice(-1)
-        strip = last.is_in(list(_TRAILING))
+    """`strip_trailing_punctuation` of each URL: two rounds of column operations, each
+    stripping a URL's whole run of sentence punctuation, then one unbalanced closing bracket
+    (two rounds finish nearly every URL), then the function itself for the URLs the second
+    round still changed. Round after round over the few URLs left cost about 2 ms each: a URL
+    ending in 2,000 brackets took 4.8 s that way."""
+    active = pl.Series(np.arange(len(urls), dtype=np.uint32))
+    for _ in range(2):
+        part = urls.gather(active)
+        stripped = part.str.replace(_TRAILING_RUN, "")
+        last = stripped.str.slice(-1)
+        unbalanced = pl.repeat(False, len(part), eager=True)
         for closer, opener in _CLOSERS.items():
-            strip |= (last == closer) & (
-                urls.str.count_matches(opener, literal=True)
-                < urls.str.count_matches(closer, literal=True)
+            unbalanced |= (last == closer) & (
+                stripped.str.count_matches(opener, literal=True)
+                < stripped.str.count_matches(closer, literal=True)
             )
-        if not strip.any():
+        stripped = pl.select(
+            pl.when(unbalanced)
+            .then(stripped.str.slice(0, stripped.str.len_chars() - 1))
+            .otherwise(stripped)
+        ).to_series()
+        changed = (stripped != part).arg_true()
+        active = active.gather(changed)
+        urls = urls.scatter(active, stripped.gather(changed))
+        if not len(active):
             return urls
-        urls = (
-            pl.select(
-                pl.when(strip).then(urls.str.slice(0, urls.str.len_chars() - 1)).otherwise(urls)
-            )
-            .to_series()
-            .alias(urls.name)
-        )
+    rest = [strip_trailing_punctuation(url) for url in urls.gather(active).to_list()]
+    return urls.scatter(active, pl.Series(rest, dtype=pl.String))
 
 
 def _host_of(url: str) -> str | None:

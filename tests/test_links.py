@@ -139,3 +139,22 @@ def test_vectorized_link_rows_equal_extract_links_on_any_text(abstracts):
         for link in extract_links(text)
     ]
     assert rows.rows() == expected
+
+
+def test_urls_ending_in_long_runs_of_punctuation_are_stripped_as_extract_links_does():
+    abstracts = [
+        "Dotted https://x.org/a" + "." * 3000,
+        "Brackets https://a.org/b" + ")" * 2000 + ".)" * 500,
+        "Mixed https://github.com/o/r(x)).).)';",
+    ]
+    expected = [
+        (i, link.url, link.host, link.kind, link.repo)
+        for i, text in enumerate(abstracts)
+        for link in extract_links(text)
+    ]
+    assert [row[1] for row in expected] == [
+        "https://x.org/a",
+        "https://a.org/b",
+        "https://github.com/o/r(x)",
+    ]
+    assert link_rows(pl.Series(abstracts)).rows() == expected
