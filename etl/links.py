@@ -77,15 +77,11 @@ def _distinct_links(written: Iterable[str]) -> list[Link]:
     links: dict[str, Link] = {}
     for raw in written:
         url = strip_trailing_punctuation(raw)
-        try:
-            parts = urlsplit(url)
-            host = parts.hostname
-        except ValueError:
-            continue
+        host = _host_of(url)
         if not host or "." not in host or url in links:
             continue
         kind = classify_host(host)
-        repo = repo_of(host, parts.path) if kind == "code" else None
+        repo = repo_of(host, urlsplit(url).path) if kind == "code" else None
         links[url] = Link(url=url, host=host, kind=kind, repo=repo)
     return list(links.values())
 
@@ -191,7 +187,7 @@ def _stripped(urls: pl.Series) -> pl.Series:
 
 
 def _host_of(url: str) -> str | None:
-    """The host `_distinct_links` finds in a URL (lower-cased), or None."""
+    """A URL's host, lower-cased, or None (none, or a URL `urlsplit` refuses)."""
     try:
         return urlsplit(url).hostname
     except ValueError:
