@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import hashlib
 import io
 import json
 import math
@@ -27,7 +28,7 @@ import time
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import NamedTuple, TextIO, cast
 
 GENERATOR_VERSION = "3"
 
@@ -236,6 +237,26 @@ class Sizes:
     abstracts_with_urls: int = 0
 
 
+_CsvWriter = type(csv.writer(io.StringIO()))
+
+
+class Link(NamedTuple):
+    """A paper's link as the links table must show it."""
+
+    url: str
+    host: str
+    kind: str
+    repo: str | None
+
+
+TRUTH_RECORDS = "truth_records.csv"
+TRUTH_PAPERS = "truth_papers.csv"
+TRUTH_RECORD_COLUMNS = ("source_file", "line_start", "line_end", "paper", "captured_on",
+                        "listed", "title", "date_text", "upvotes")
+TRUTH_PAPER_COLUMNS = ("paper", "abstract_sha256", "author_count", "published_date", "url",
+                       "host", "kind", "repo")
+
+
 # --- text helpers -------------------------------------------------------------------------
 
 _NON_ALNUM = re.compile(r"[\W_]+")
@@ -293,6 +314,8 @@ class Pool:
         self.upvotes: list[int] = []
         self.published: list[int] = []  # date ordinal
         self.revised: list[str | None] = []  # "" = revision attempted and refused
+        self.links: list[Link | None] = []
+        self._link: Link | None = None  # the link of the abstract made last
         self._title_keys: set[str] = set()
         self._openings: set[str] = set()
         self._closings: set[str] = set()
@@ -444,25 +467,34 @@ class Pool:
                 self._closings.add(text)
                 return text
 
-    def _url_sentence(self, name: str | None) -> str:
+    def _url_sentence(self, name: str | None) -> tuple[str, Link]:
+        """A sentence pointing to the paper's code, model, preprint, video or page, and
+        that link as the links table must show it (trailing `.` or `)` not part of it)."""
         rng, c = self.rng, self.rng.choice
         owner = "".join(c(SYLLABLES) for _ in range(rng.randint(2, 4))) + c(("", "-lab", "ai",
                                                                               "-nlp", "42"))
         repo = (name or "".join(c(SYLLABLES) for _ in range(3)).capitalize()).replace("+", "p")
         kind = rng.randrange(7)
         if kind <= 2:
-            return f"Code is available at https://github.com/{owner}/{repo}."
+            url = f"https://github.com/{owner}/{repo}"
+            return (f"Code is available at {url}.",
+                    Link(url, "github.com", "code", f"{owner}/{repo}"))
         if kind == 3:
-            return (f"Our models and data are released at "
-                    f"https://huggingface.co/{owner}/{repo.lower()}.")
+            url = f"https://huggingface.co/{owner}/{repo.lower()}"
+            return (f"Our models and data are released at {url}.",
+                    Link(url, "huggingface.co", "huggingface", None))
         if kind == 4:
-            return (f"An extended version is available at https://arxiv.org/abs/"
-                    f"{rng.randint(18, 25)}{rng.randint(1, 12):02d}.{rng.randint(0, 29999):05d}.")
+            url = (f"https://arxiv.org/abs/"
+                   f"{rng.randint(18, 25)}{rng.randint(1, 12):02d}.{rng.randint(0, 29999):05d}")
+            return (f"An extended version is available at {url}.",
+                    Link(url, "arxiv.org", "arxiv", None))
         if kind == 5:
             vid = "".join(c("abcdefghijkLMNOPQRSTUVWXYZ0123456789_-") for _ in range(11))
-            return f"A video demo is available at https://youtu.be/{vid}"
-        return (f"The project page (https://{owner}.github.io/{repo.lower()}/) includes "
-                f"code and demos.")
+            url = f"https://youtu.be/{vid}"
+            return f"A video demo is available at {url}", Link(url, "youtu.be", "video", None)
+        url = f"https://{owner}.github.io/{repo.lower()}/"
+        return (f"The project page ({url}) includes code and demos.",
+                Link(url, f"{owner}.github.io", "project", None))
 
     def _abstract(self, name: str | None) -> str:
         rng = self.rng
@@ -474,7 +506,9 @@ class Pool:
                      f"{rng.choice(NOUNS)} for {rng.choice(TASKS)}.")
             parts.append(intro)
             length += len(intro) + 1
-        tail = self._url_sentence(name) if rng.random() < URL_ABSTRACT_RATE else None
+        tail, self._link = (
+            self._url_sentence(name) if rng.random() < URL_ABSTRACT_RATE else (None, None)
+        )
         ending = [self._closing(), *([tail] if tail else [])]
         ending_length = sum(len(e) + 1 for e in ending)
         budget = target - ending_length
@@ -496,6 +530,7 @@ class Pool:
         name = self._unique_name() if rng.random() < NAMED_PAPER_RATE else None
         self.titles.append(self._title(name))
         self.abstracts.append(self._abstract(name))
+        self.links.append(self._link)
         r = rng.random()
         authors = (rng.randint(100, 3000) if r < 0.002
                    else min(60, max(1, int(rng.lognormvariate(1.6, 0.6)))))
@@ -608,6 +643,7 @@ class Generator:
         self.capture_step = (CAPTURE_END - CAPTURE_START) / est_files
         self.capture = float(CAPTURE_START)
         self.manifest: list[tuple[str, str, str]] = []
+        self.truth_records: list[tuple[object, ...]] = []  # of the files not yet saved
 
     def _pick(self, in_file: set[int]) -> tuple[int, bool]:
         """(paper, is_new): a new paper ~70% of the time, else a repeat not in this file."""
@@ -648,6 +684,7 @@ class Generator:
         captured = dt.date.fromordinal(capture_ord)
         capture_year = captured.year
         search = fmt == "search_page"
+        name = f"bench_{number:06d}.txt"
 
         parts: list[str] = []
         if search:
@@ -655,6 +692,7 @@ class Generator:
         else:
             parts.append(COMPACT_HEADER)
         chars = len(parts[0])
+        newlines = parts[0].count("\n")
         in_file: set[int] = set()
         records = 0
         open_end = False  # the last line is an abstract with no sentence end
@@ -692,6 +730,8 @@ class Generator:
                 if varied != title:
                     title = varied
                     stats.title_variant_records += 1
+            true_title = " ".join(title.split())
+            shown_date = shown_upvotes = ""
             if rng.random() < TRAILING_SPACE_RATE:
                 title += " "
                 abstract += rng.choice((" ", "  ", "\t"))
@@ -710,12 +750,13 @@ class Generator:
                 else:
                     authors = pool.authors[index]
                     noun = "author" if authors == 1 else "authors"
-                    when = date_text(pool.published[index], capture_year)
+                    when = shown_date = date_text(pool.published[index], capture_year)
                     if "," not in when:
                         stats.yearless_dates += 1
                     upvotes = pool.upvotes[index]
                     if upvotes and rng.random() < 0.7:
-                        when = f"{when} {rng.randint(1, upvotes)}"
+                        shown_upvotes = str(rng.randint(1, upvotes))
+                        when = f"{when} {shown_upvotes}"
                         stats.upvoted_footers += 1
                     piece = f"\n\n{title}\n\n{abstract}\n\n  • {authors} {noun}\n·\n{when}"
                     stats.footer_records += 1
@@ -726,13 +767,18 @@ class Generator:
             parts.append(piece)
             chars += len(piece)
             records += 1
+            first_line = newlines + 1 + len(piece) - len(piece.lstrip("\n"))
+            newlines += piece.count("\n")
+            self.truth_records.append((
+                name, first_line, newlines + 1, index, captured.isoformat(), str(dated).lower(),
+                true_title, shown_date, shown_upvotes,
+            ))
         if trailing_newline or open_end:
             parts.append("\n")
         data = "".join(parts).encode("utf-8")
         if crlf:
             data = data.replace(b"\n", b"\r\n")
             stats.crlf_files += 1
-        name = f"bench_{number:06d}.txt"
         (out / name).write_bytes(data)
         stats.records += records
         stats.records_by_format[fmt] += records
@@ -750,9 +796,14 @@ class Generator:
     def run(self, out: Path) -> dict[str, object]:
         out.mkdir(parents=True, exist_ok=True)
         number = 0
-        while self.stats.bytes < self.size:
-            self.write_file(out, number, self._file_target(self.size - self.stats.bytes))
-            number += 1
+        with open(out / TRUTH_RECORDS, "w", encoding="utf-8", newline="") as truth:
+            records = truth_writer(truth, TRUTH_RECORD_COLUMNS)
+            while self.stats.bytes < self.size:
+                self.write_file(out, number, self._file_target(self.size - self.stats.bytes))
+                records.writerows(self.truth_records)
+                self.truth_records.clear()
+                number += 1
+        self.write_truth_papers(out / TRUTH_PAPERS, 0)
         write_manifest(out / "manifest.csv", self.manifest)
         expected = self.expected()
         (out / "expected.json").write_text(json.dumps(expected, indent=2, sort_keys=True) + "\n")
@@ -796,6 +847,10 @@ class Generator:
         target = min(600_000, self.file_cap)
         self.write_file(extra, self.stats.files, target, forced="search_page", force_plain=True)
         write_manifest(extra / "manifest.csv", self.manifest[before[2]:])
+        with open(extra / TRUTH_RECORDS, "w", encoding="utf-8", newline="") as truth:
+            truth_writer(truth, TRUTH_RECORD_COLUMNS).writerows(self.truth_records)
+        self.truth_records.clear()
+        self.write_truth_papers(extra / TRUTH_PAPERS, before[0])
         result = {
             "file": self.manifest[-1][0],
             "new_papers": self.stats.papers - before[0],
@@ -806,6 +861,29 @@ class Generator:
         }
         (extra / "expected.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
         return result
+
+
+    def write_truth_papers(self, path: Path, first: int) -> None:
+        """The facts of papers `first`.. (abstract, footer, link) for bench/check_truth.py.
+
+        The abstract as the SHA-256 of its UTF-8 (NFC) text: the whole text would double
+        the pile's size on disk."""
+        pool = self.pool
+        with open(path, "w", encoding="utf-8", newline="") as handle:
+            writer = truth_writer(handle, TRUTH_PAPER_COLUMNS)
+            for index in range(first, len(pool)):
+                link = pool.links[index] or Link("", "", "", None)
+                abstract = unicodedata.normalize("NFC", pool.abstracts[index]).encode("utf-8")
+                writer.writerow((index, hashlib.sha256(abstract).hexdigest(), pool.authors[index],
+                                 dt.date.fromordinal(pool.published[index]).isoformat(),
+                                 link.url, link.host, link.kind, link.repo or ""))
+
+
+def truth_writer(handle: TextIO, columns: tuple[str, ...]) -> _CsvWriter:
+    """The answer key's CSV files: what each record and paper really is. Empty = none."""
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow(columns)
+    return writer
 
 
 def write_manifest(path: Path, rows: list[tuple[str, str, str]]) -> None:

@@ -15,7 +15,9 @@ each in a fresh subprocess with wall time and peak RSS measured:
   build validated  the default command (validation on, cache on): what a user's build
                takes, memory included
 
-and checks the build's distinct paper count against the pile's expected.json.
+and checks each build's distinct paper and record counts against the pile's expected.json,
+then grades its tables field by field against the generator's answer key
+(bench/check_truth.py: same records, same grouping into papers, every field right).
 
     python bench/run.py [--sizes 10MB,100MB,1GB] [--work build/bench] [--skip-naive]
                         [--no-tree-memory]
@@ -48,7 +50,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from generate import GENERATOR_VERSION, parse_size  # bench/ is sys.path[0] as a script
+from generate import (  # bench/ is sys.path[0] as a script
+    GENERATOR_VERSION,
+    TRUTH_PAPERS,
+    TRUTH_RECORDS,
+    parse_size,
+)
 
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = BENCH_DIR.parent
@@ -187,7 +194,9 @@ def ensure_pile(size_dir: Path, size: int, seed: int) -> tuple[dict, Step]:
         expected = json.loads((pile / "expected.json").read_text())
         cached = (expected.get("args") == {"size": size, "seed": seed}
                   and expected.get("generator_version") == GENERATOR_VERSION
-                  and (extra / "expected.json").is_file() and stamp.is_file())
+                  and (extra / "expected.json").is_file() and stamp.is_file()
+                  and all((folder / name).is_file() for folder in (pile, extra)
+                          for name in (TRUTH_RECORDS, TRUTH_PAPERS)))
     except (OSError, ValueError):
         cached = False
     if cached:
@@ -275,12 +284,14 @@ def table_rows(folder: Path, table: str) -> int | None:
 
 def run_build(name: str, raw: Path, out: Path, size_dir: Path, megabytes: float,
               extra_args: list[str], expect_papers: int, expect_records: int,
-              tree_memory: bool = True, before: Callable[[], None] | None = None,
-              validate: bool = False, fill_cache: bool = False) -> Step:
+              truth: list[Path], tree_memory: bool = True,
+              before: Callable[[], None] | None = None, validate: bool = False,
+              fill_cache: bool = False) -> Step:
     """One build step: a sampled run for the tree's memory (if `tree_memory`), then the
     unsampled run whose time is reported; `before` runs before each. `--no-validate`
     unless `validate`. With `fill_cache`, a run before them fills the per-dump cache (the
-    sampled run did that, but not when there is none)."""
+    sampled run did that, but not when there is none). The tables are then graded against
+    the answer key of the piles in `truth` (untimed)."""
     summary_path = size_dir / "logs" / f"{name.replace(' ', '-')}.summary.json"
     env = {**os.environ, SUMMARY_ENV: str(summary_path), "GX_ANALYTICS_ENABLED": "false",
            "HF_HUB_OFFLINE": "1"}
@@ -308,14 +319,29 @@ def run_build(name: str, raw: Path, out: Path, size_dir: Path, megabytes: float,
         return step
     papers = step.summary.get("papers", table_rows(out, "papers"))
     records = step.summary.get("records", table_rows(out, "sources"))
-    good = papers == expect_papers and records == expect_records
+    graded = grade(out, truth)
+    good = papers == expect_papers and records == expect_records and graded.startswith("all")
     step.check = "PASS" if good else "FAIL"
     step.note = (f"papers {papers} (expected {expect_papers}), "
-                 f"records {records} (expected {expect_records})")
+                 f"records {records} (expected {expect_records}), answer key: {graded}")
     cached = step.summary.get("files_from_cache")
     if cached:
         step.note += f", {cached} of {step.summary.get('files')} files from cache"
     return step
+
+
+def grade(tables: Path, truth: list[Path]) -> str:
+    """bench/check_truth.py's verdict on the tables, in a few words."""
+    run = subprocess.run([sys.executable, str(BENCH_DIR / "check_truth.py"), str(tables),
+                          *map(str, truth)], capture_output=True, text=True, check=False)
+    try:
+        report = json.loads(run.stdout)
+    except ValueError:
+        return f"not graded ({run.stderr.strip().splitlines()[-1:]})"
+    problems = report["problems"]
+    if not problems:
+        return f"all {report['records']:,} records and {report['papers']:,} papers right"
+    return "WRONG " + ", ".join(f"{kind} x{found['count']}" for kind, found in problems.items())
 
 
 def bench_size(label: str, work: Path, seed: int, skip_naive: bool, jobs: int | None,
@@ -351,12 +377,14 @@ def bench_size(label: str, work: Path, seed: int, skip_naive: bool, jobs: int | 
 
     jobs_args = ["--jobs", str(jobs)] if jobs is not None else []
     papers, records = expected["distinct_papers"], expected["raw_records"]
+    truth = [pile]
     cold = run_build("build cold", pile, outs / "build", size_dir, megabytes,
-                     ["--no-cache", *jobs_args], papers, records, tree_memory)
+                     ["--no-cache", *jobs_args], papers, records, truth, tree_memory)
     steps.append(cold)
     if cold.ok:
         steps.append(run_build("build warm", pile, outs / "build-cached", size_dir, megabytes,
-                               jobs_args, papers, records, tree_memory, fill_cache=True))
+                               jobs_args, papers, records, truth, tree_memory,
+                               fill_cache=True))
         extra = expected["extra"]
         incr = incremental_raw(size_dir)
         incr_mb = megabytes + (size_dir / "extra" / extra["file"]).stat().st_size / 1e6
@@ -372,14 +400,14 @@ def bench_size(label: str, work: Path, seed: int, skip_naive: bool, jobs: int | 
 
         steps.append(run_build("incremental", incr, outs / "incremental", size_dir, incr_mb,
                                jobs_args, extra["distinct_papers_after"],
-                               extra["raw_records_after"], tree_memory,
-                               before=built_then_added))
+                               extra["raw_records_after"], [pile, size_dir / "extra"],
+                               tree_memory, before=built_then_added))
         validate = Step("validate", [*papers_etl(), "validate", "--data", str(outs / "build")])
         measure(validate, logs, {**os.environ, "GX_ANALYTICS_ENABLED": "false"})
         validate.check = "PASS" if validate.ok else "FAIL"
         steps.append(validate)
         steps.append(run_build("build validated", pile, outs / "build-validated", size_dir,
-                               megabytes, jobs_args, papers, records, tree_memory,
+                               megabytes, jobs_args, papers, records, truth, tree_memory,
                                validate=True))
 
     return {

@@ -8,6 +8,7 @@ instead of trusting the generator's own counters.
 from __future__ import annotations
 
 import csv
+import hashlib
 import importlib.util
 import json
 import re
@@ -208,3 +209,37 @@ def test_distinct_abstracts_have_their_own_opening_and_ending(
     endings = [abstract[-120:] for abstract in papers]
     assert len(papers) > 1_000
     assert len(set(endings)) == len(endings)
+
+
+def test_the_answer_key_points_at_each_record_in_its_dump(
+    medium_pile: tuple[Path, Path],
+) -> None:
+    """truth_records.csv, read against the dumps themselves: the title on the first line,
+    the footer's date (or the abstract) on the last, the paper's abstract in between (every
+    copy whole but the truncated ones)."""
+    pile, _ = medium_pile
+    with open(pile / generate.TRUTH_PAPERS, newline="", encoding="utf-8") as handle:
+        hashes = {row["paper"]: row["abstract_sha256"] for row in csv.DictReader(handle)}
+    with open(pile / generate.TRUTH_RECORDS, newline="", encoding="utf-8") as handle:
+        records = list(csv.DictReader(handle))
+    expected = json.loads((pile / "expected.json").read_text())
+    assert len(records) == expected["raw_records"]
+    assert len(hashes) == expected["distinct_papers"]
+    lines: dict[str, list[str]] = {}
+    cut_short = 0
+    for row in records:
+        if row["source_file"] not in lines:
+            text = (pile / row["source_file"]).read_text(encoding="utf-8")
+            lines[row["source_file"]] = unicodedata.normalize("NFC", text).splitlines()
+        shown = lines[row["source_file"]]
+        first, last = int(row["line_start"]), int(row["line_end"])
+        title = " ".join(shown[first - 1].removeprefix("Subscribe").split())
+        assert title == row["title"], row
+        body = [line for line in shown[first:last] if line.strip()]
+        abstract = body[0].strip().encode("utf-8")
+        cut_short += hashlib.sha256(abstract).hexdigest() != hashes[row["paper"]]
+        if row["date_text"]:
+            assert body[-1] == " ".join(filter(None, (row["date_text"], row["upvotes"]))), row
+        else:
+            assert len(body) == 1 and not row["upvotes"], row
+    assert cut_short == expected["details"]["truncated_records"] > 0

@@ -1,0 +1,158 @@
+"""A build of a generated pile, graded field by field against the generator's answer key.
+
+The golden test pins the seeds; this pins the rules on a pile with every copy artefact the
+generator makes (variants, revised titles, truncations, NFD, CRLF, dumps without a capture
+date), and the checker itself is shown to catch each kind of wrong table.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+import polars as pl
+import pytest
+
+from etl import build
+
+BENCH_DIR = Path(__file__).resolve().parent.parent / "bench"
+TABLES = ("papers", "authors", "dates", "links", "sources", "rejects")
+
+
+def _load(name: str) -> ModuleType:
+    if str(BENCH_DIR) not in sys.path:  # check_truth imports generate, as a script does
+        sys.path.insert(0, str(BENCH_DIR))
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH_DIR / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+generate = _load("generate")
+check_truth = _load("check_truth")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """(pile, its extra dump's folder, the pile's tables)."""
+    base = tmp_path_factory.mktemp("truth")
+    generate.generate(base / "pile", 3_000_000, seed=5, extra=base / "extra")
+    build(base / "pile", base / "out", validate=False)
+    return base / "pile", base / "extra", base / "out"
+
+
+def test_a_build_matches_the_answer_key(built: tuple[Path, Path, Path]) -> None:
+    pile, _, out = built
+    report = check_truth.check(out, [pile])
+    assert report["problems"] == {}
+    assert report["records"] == pl.read_parquet(out / "sources.parquet").height
+    assert report["papers"] == pl.read_parquet(out / "papers.parquet").height
+    assert report["dates_of_inferred_year"] > 0  # the pile has dumps the manifest lacks
+
+
+def test_an_incremental_build_matches_the_answer_key(
+    built: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    pile, extra, _ = built
+    raw = tmp_path / "raw"
+    shutil.copytree(pile, raw)
+    cache = tmp_path / "cache"
+    build(raw, tmp_path / "out", validate=False, cache_dir=cache)
+    for dump in extra.glob("*.txt"):
+        shutil.copy2(dump, raw / dump.name)
+    rows = (extra / "manifest.csv").read_text().splitlines()[1:]
+    with (raw / "manifest.csv").open("a") as manifest:
+        manifest.write("".join(f"{row}\n" for row in rows))
+    outcome = build(raw, tmp_path / "out", validate=False, cache_dir=cache)
+    assert outcome.summary.files_from_cache == outcome.summary.files - 1
+    assert check_truth.check(tmp_path / "out", [pile, extra])["problems"] == {}
+
+
+def _first_of(kind: str) -> Callable[[pl.DataFrame], pl.Expr]:
+    return lambda links: pl.int_range(pl.len()) == links["kind"].to_list().index(kind)
+
+
+# One defect per row: the table, what is done to it, the problem the checker must report.
+_DEFECTS: list[tuple[str, Callable[[pl.DataFrame], pl.DataFrame], str]] = [
+    ("sources", lambda t: t.slice(1), "record lost"),
+    ("sources", lambda t: pl.concat([t, t.head(1)]), "record listed twice"),
+    ("sources", lambda t: t.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0).then(pl.col("line_end") + 2)
+        .otherwise(pl.col("line_end")).alias("line_end")), "record lines"),
+    ("sources", lambda t: t.with_columns(
+        pl.when(pl.col("captured_on").is_not_null() & (pl.int_range(pl.len()) == 0))
+        .then(pl.col("captured_on") + pl.duration(days=1))
+        .otherwise(pl.col("captured_on")).alias("captured_on")), "record capture date"),
+    # The second record joins the first record's paper.
+    ("sources", lambda t: t.with_columns(
+        pl.when(pl.int_range(pl.len()) == 1).then(pl.col("paper_id").first())
+        .otherwise(pl.col("paper_id")).alias("paper_id")), "papers merged"),
+    ("papers", lambda t: t.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0).then(pl.col("title").str.to_uppercase())
+        .otherwise(pl.col("title")).alias("title")), "paper title"),
+    ("papers", lambda t: t.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0).then(pl.col("abstract").str.slice(0, 300))
+        .otherwise(pl.col("abstract")).alias("abstract")), "paper abstract_sha256"),
+    ("papers", lambda t: t.with_columns(
+        pl.when(pl.col("upvotes").is_not_null() & (pl.int_range(pl.len()) == 0))
+        .then(pl.col("upvotes") + 1).otherwise(pl.col("upvotes")).alias("upvotes")),
+     "paper upvotes"),
+    ("papers", lambda t: pl.concat([t, t.head(1).with_columns(pl.lit("0" * 16).alias(
+        "paper_id"))]), "paper invented"),
+    ("authors", lambda t: t.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0).then(pl.col("author_count") + 1)
+        .otherwise(pl.col("author_count")).alias("author_count")), "authors"),
+    ("authors", lambda t: t.slice(1), "authors"),
+    ("dates", lambda t: t.with_columns(
+        pl.when(pl.col("year_source") == "explicit")
+        .then(pl.col("published_date") + pl.duration(days=1))
+        .otherwise(pl.col("published_date")).alias("published_date")), "dates"),
+    ("dates", lambda t: t.with_columns(
+        pl.when(pl.col("year_source") == "capture_date").then(pl.lit("explicit"))
+        .otherwise(pl.col("year_source")).alias("year_source")), "dates"),
+    ("links", lambda t: t.filter(~_first_of("arxiv")(t)), "link lost"),
+    ("links", lambda t: t.with_columns(
+        pl.when(_first_of("code")(t)).then(pl.col("url") + ").")
+        .otherwise(pl.col("url")).alias("url")), "link invented"),
+    ("links", lambda t: t.with_columns(
+        pl.when(_first_of("code")(t)).then(pl.lit(None, pl.String))
+        .otherwise(pl.col("repo")).alias("repo")), "link lost"),
+]
+
+
+@pytest.mark.parametrize(
+    ("table", "defect", "problem"),
+    _DEFECTS,
+    ids=[f"{table}-{i}-{problem}" for i, (table, _, problem) in enumerate(_DEFECTS)],
+)
+def test_the_checker_reports_each_defect(
+    built: tuple[Path, Path, Path],
+    tmp_path: Path,
+    table: str,
+    defect: Callable[[pl.DataFrame], pl.DataFrame],
+    problem: str,
+) -> None:
+    pile, _, out = built
+    for name in TABLES:
+        shutil.copy2(out / f"{name}.parquet", tmp_path / f"{name}.parquet")
+    original = pl.read_parquet(out / f"{table}.parquet")
+    broken = defect(original)
+    assert not broken.equals(original)
+    broken.write_parquet(tmp_path / f"{table}.parquet")
+    assert problem in check_truth.check(tmp_path, [pile])["problems"]
+
+
+def test_a_record_the_pile_lacks_is_reported(built: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    pile, _, out = built
+    for name in TABLES:
+        shutil.copy2(out / f"{name}.parquet", tmp_path / f"{name}.parquet")
+    sources = pl.read_parquet(out / "sources.parquet")
+    extra = sources.head(1).with_columns(pl.lit(999_999, pl.Int32).alias("line_start"))
+    pl.concat([sources, extra]).write_parquet(tmp_path / "sources.parquet")
+    assert "record invented" in check_truth.check(tmp_path, [pile])["problems"]
