@@ -24,7 +24,7 @@ import pytest
 
 from etl import build
 from etl.parse import parse_dump
-from etl.pipeline import FileResult, parse_file
+from etl.dumps import FileResult, parse_file
 from etl.schemas import REJECT_REASONS
 from tests.conftest import PROJECT_ROOT, SEARCH_SEED
 

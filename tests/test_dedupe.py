@@ -19,7 +19,7 @@ from etl.dedupe import (
 )
 from etl.fastparse import RAW_RECORD_SCHEMA
 from etl.normalize import abstract_key, clean_records, stable_id
-from etl.pipeline import prepare_records
+from etl.dumps import prepare_records
 
 ABSTRACT = (
     "We propose a method for learning to learn from few examples. It meta-trains a model "

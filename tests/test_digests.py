@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from etl import build, digests, pipeline
+from etl import build, digests, pipeline, workers
 from etl.digests import DigestMemo, file_status
 from etl.schemas import TABLES
 from tests.conftest import copy_seeds
@@ -21,13 +21,13 @@ def hashed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The names of the dumps the build reads and hashes (the seeds are parsed in this
     process)."""
     names: list[str] = []
-    read = pipeline._stored_or_read
+    read = workers._stored_or_read
 
     def counting(task):  # type: ignore[no-untyped-def]
         names.append(Path(task[0]).name)
         return read(task)
 
-    monkeypatch.setattr(pipeline, "_stored_or_read", counting)
+    monkeypatch.setattr(workers, "_stored_or_read", counting)
     return names
 
 

@@ -22,7 +22,8 @@ import polars as pl
 import pytest
 
 from etl import build, config, digests
-from etl.pipeline import _after, _batches, _worker_environment, parse_file, parse_files
+from etl.dumps import parse_file, parse_files, size_batches
+from etl.workers import _after, _worker_environment
 from etl.schemas import TABLES
 from etl.store import cache_version, prune
 from tests.conftest import COMPACT_SEED, PROJECT_ROOT, SEARCH_SEED, copy_seeds
@@ -168,7 +169,7 @@ def _polars_threads(_: int) -> int:
 def test_workers_run_polars_on_one_thread_each(monkeypatch):
     monkeypatch.delenv("POLARS_MAX_THREADS", raising=False)
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["etl.pipeline"])
+    context.set_forkserver_preload(["etl.workers"])
     with (
         _worker_environment(),
         ProcessPoolExecutor(max_workers=2, mp_context=context) as executor,
@@ -225,7 +226,7 @@ def test_a_broken_pool_leaves_the_batches_it_did_not_finish():
 def test_batches_keep_the_order_and_stay_under_the_limit():
     tasks = [(Path(f"{n}.txt"), f"{n}.txt", None, Path("store")) for n in range(7)]
     sizes = [4, 4, 1, 10, 3, 3, 3]
-    batches = list(_batches(zip(tasks, sizes, strict=True), limit=8))
+    batches = list(size_batches(zip(tasks, sizes, strict=True), limit=8))
     assert [task for batch in batches for task in batch] == tasks
     assert [[int(task[1][0]) for task in batch] for batch in batches] == [
         [0, 1],

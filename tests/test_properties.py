@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from etl import build
-from etl.pipeline import parse_file
+from etl.dumps import parse_file
 
 CAPTURED = dt.date(2025, 11, 11)
 WORDS = [

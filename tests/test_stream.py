@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from etl import config
 from etl.normalize import dump_lines
 from etl.parse import PAGE_BOILERPLATE, PageFinder, page_starts
-from etl.pipeline import FileEntry, _parse_paths
+from etl.dumps import FileEntry
+from etl.workers import _parse_paths
 from etl.store import StoredRecords
 from etl.stream import plan_pages, read_pages
 from tests.conftest import COMPACT_SEED, PROJECT_ROOT, SEARCH_SEED

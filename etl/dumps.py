@@ -1,0 +1,409 @@
+"""One dump's bytes -> its records, their links and its account: what a parse worker does.
+
+A dump is decoded, cut into its pasted pages, and each page parsed: by the vectorized parser
+(`etl.fastparse`) when it is regular, else by the line parser (`etl.parse`), which defines
+the semantics. Several dumps are parsed and cleaned together, which costs less than one at a
+time. A dump too big to hold is parsed and stored a batch of pages at a time
+(`parse_big_file`). Content problems become rejects and warnings pinned to a file and line,
+never errors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import polars as pl
+
+from etl import config
+from etl.decode import decode_dump
+from etl.fastparse import RAW_RECORD_SCHEMA, Page, parse_regular_pages
+from etl.links import link_rows
+from etl.normalize import clean_records, dump_lines
+from etl.parse import dump_years, page_starts, parse_lines
+from etl.records import ParsedDump, Reject
+from etl.store import EntryWriter, StoredRecords
+from etl.stream import plan_pages, read_pages
+
+# A stored record: the raw fields (fastparse.RAW_RECORD_SCHEMA) plus what normalize adds,
+# but for `abstract_key`, which is the abstract's first `abstract_len` characters
+# (`normalize.abstract_key`).
+RECORD_COLUMNS: dict[str, pl.DataType] = {
+    **RAW_RECORD_SCHEMA,
+    "title_key": pl.String,
+    "record_id": pl.String,
+    "abstract_len": pl.Int32,
+    "a_hash": pl.UInt64,
+    "prefix_hash": pl.UInt64,
+    "suffix_hash": pl.UInt64,
+}
+
+
+@dataclass(frozen=True)
+class Warning_:
+    """Something a person should look at, pinned to a file and line (0 = whole file)."""
+
+    source_file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.source_file}:{self.line}" if self.line else self.source_file
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class DumpAccount:
+    """What one dump gave besides its records: provenance, rejects and the line accounting."""
+
+    source_file: str
+    source_sha256: str
+    dump_format: str | None
+    captured_on: dt.date | None
+    rejects: list[Reject]
+    total_lines: int
+    boilerplate_lines: int
+    record_lines: int
+    rejected_lines: int
+    warnings: list[Warning_]
+
+
+@dataclass
+class FileResult(DumpAccount):
+    """One dump parsed in memory: its account plus its records and their links."""
+
+    records: pl.DataFrame  # RECORD_COLUMNS: cleaned fields and dedup keys
+    links: pl.DataFrame  # LINK_ROW_SCHEMA: the links of each record's abstract
+
+    @property
+    def record_count(self) -> int:
+        return self.records.height
+
+
+@dataclass
+class FileEntry(DumpAccount):
+    """What the build keeps of one parsed dump: its account, where its records are, and the
+    links of its records (LINK_ROW_SCHEMA; small, so kept with the account, not stored apart).
+    """
+
+    stored: StoredRecords | None = None
+    links: pl.DataFrame | None = None
+
+    @property
+    def record_count(self) -> int:
+        return self.stored.record_count if self.stored else 0
+
+
+def records_of(dump: ParsedDump) -> pl.DataFrame:
+    """The line parser's records as a raw-records frame (the fast path makes one directly)."""
+    rows = [
+        (
+            r.title,
+            r.abstract,
+            r.author_count,
+            r.published_date,
+            r.date_text if r.published_date else None,
+            r.year_source if r.published_date else None,
+            r.upvotes,
+            r.line_start,
+            r.line_end,
+        )
+        for r in dump.records
+    ]
+    return pl.DataFrame(rows, schema=RAW_RECORD_SCHEMA, orient="row")
+
+
+def _pages_of(lines: list[str], ends_with_newline: bool, captured_on: dt.date | None) -> list[Page]:
+    """A dump's pasted pages (usually one); `Page.lines` are slices of `lines`."""
+    starts = page_starts(lines)
+    if len(starts) == 1:
+        return [Page(lines, ends_with_newline, captured_on)]
+    years = dump_years(lines)
+    ends = [*starts[1:], len(lines)]
+    return [
+        Page(lines[start:end], ends_with_newline or end != len(lines), captured_on, years)
+        for start, end in zip(starts, ends, strict=True)
+    ]
+
+
+def parse_pages(
+    pages: list[Page], undecoded_bytes: list[bool]
+) -> list[tuple[ParsedDump, pl.DataFrame]]:
+    """Each page by the vectorized parser when it is regular, else by the line parser.
+
+    The regular ones are parsed together (`parse_regular_pages`); a page with undecodable
+    bytes always goes to the line parser, which rejects those lines.
+    """
+    fast = [page for page, undecoded in zip(pages, undecoded_bytes, strict=True) if not undecoded]
+    regular = iter(parse_regular_pages(fast))
+    parsed = []
+    for page, undecoded in zip(pages, undecoded_bytes, strict=True):
+        found = None if undecoded else next(regular)
+        if found is not None:
+            dump = ParsedDump(
+                dump_format=found.dump_format,
+                total_lines=found.total_lines,
+                record_lines=found.record_lines,
+                boilerplate_lines=found.total_lines - found.record_lines,
+                page_date_text=found.page_date_text,
+                captured_on=found.captured_on,
+            )
+            parsed.append((dump, found.records))
+            continue
+        dump = parse_lines(
+            page.lines,
+            page.ends_with_newline,
+            page.captured_on,
+            undecoded_bytes=undecoded,
+            dump_years=page.dump_years,
+        )
+        parsed.append((dump, records_of(dump)))
+    return parsed
+
+
+def _merge_pages(
+    total_lines: int, pages: list[Page], parsed: list[tuple[ParsedDump, pl.DataFrame]]
+) -> tuple[ParsedDump, pl.DataFrame]:
+    """One dump's pages, parsed on their own, as the dump: counts summed, line numbers shifted."""
+    if len(parsed) == 1:
+        return parsed[0]
+    merged = ParsedDump(dump_format=None, total_lines=total_lines)
+    frames, start = [], 0
+    for page, (dump, raw) in zip(pages, parsed, strict=True):
+        frames.append(_add_page(merged, dump, raw, start))
+        start += len(page.lines)
+    return merged, pl.concat(frames)
+
+
+def _add_page(merged: ParsedDump, page: ParsedDump, raw: pl.DataFrame, start: int) -> pl.DataFrame:
+    """Count a page parsed on its own into its dump; its records, with dump line numbers."""
+    merged.rejects += [
+        Reject(r.line_start + start, r.line_end + start, r.reason, r.text) for r in page.rejects
+    ]
+    merged.warnings += [_shifted(w, start) for w in page.warnings]
+    merged.boilerplate_lines += page.boilerplate_lines
+    merged.record_lines += page.record_lines
+    merged.rejected_lines += page.rejected_lines
+    if start == 0:
+        merged.page_date_text, merged.captured_on = page.page_date_text, page.captured_on
+    if merged.dump_format != "search_page" and page.dump_format is not None:
+        merged.dump_format = page.dump_format
+    return raw.with_columns(pl.col("line_start") + start, pl.col("line_end") + start)
+
+
+def _shifted(warning: str, offset: int) -> str:
+    head, _, rest = warning.partition(": ")
+    if head.startswith("line ") and head[5:].isdigit():
+        return f"line {int(head[5:]) + offset}: {rest}"
+    return warning
+
+
+@dataclass
+class _DumpText:
+    """A dump decoded and cut into pages, waiting for its pages to be parsed."""
+
+    source_file: str
+    sha256: str
+    warnings: list[Warning_]
+    total_lines: int
+    pages: list[Page]
+    undecoded_bytes: bool
+    skipped: ParsedDump | None = None  # a dump with no text: its whole-file reject
+
+
+def _dump_text(
+    data: bytes, source_file: str, captured_on: dt.date | None, sha256: str | None
+) -> _DumpText:
+    sha = sha256 or hashlib.sha256(data).hexdigest()
+    decoded = decode_dump(data)
+    warnings: list[Warning_] = []
+    if decoded.note:
+        warnings.append(Warning_(source_file, 0, decoded.note))
+    if decoded.text is None:
+        line_count = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+        reason = decoded.error or "undecodable_text"
+        reject = Reject(1 if line_count else 0, line_count, reason, decoded.message or "")
+        warnings.append(Warning_(source_file, 0, f"{decoded.message}; file skipped"))
+        skipped = ParsedDump(
+            dump_format=None, rejects=[reject], total_lines=line_count, rejected_lines=line_count
+        )
+        return _DumpText(source_file, sha, warnings, line_count, [], False, skipped)
+    # Let go of the bytes and the text as soon as the lines exist: for a big dump each is as
+    # large as the input (the text twice, once a `•` is in it).
+    text, undecoded_bytes = decoded.text, decoded.has_undecoded_bytes
+    del data, decoded
+    lines, ends_with_newline = dump_lines(text)
+    del text
+    pages = _pages_of(lines, ends_with_newline, captured_on)
+    return _DumpText(source_file, sha, warnings, len(lines), pages, undecoded_bytes)
+
+
+def parse_files(
+    dumps: Iterable[tuple[bytes, str, dt.date | None, str | None]],
+) -> list[FileResult]:
+    """Decode, parse and clean dumps: (bytes, file name, capture date, SHA-256 if known).
+
+    Content problems become rejects, not errors. Several dumps at once cost less than one at
+    a time: their pages are parsed together, and their records cleaned in one frame.
+    """
+    texts = [_dump_text(*dump) for dump in dumps]
+    pages = [page for text in texts for page in text.pages]
+    undecoded = [text.undecoded_bytes for text in texts for _ in text.pages]
+    parsed = iter(parse_pages(pages, undecoded))
+    accounts, raws = [], []
+    for text in texts:
+        if text.skipped is not None:  # its one warning says so already
+            dump, raw = text.skipped, records_of(text.skipped)
+        else:
+            own = [next(parsed) for _ in text.pages]
+            dump, raw = _merge_pages(text.total_lines, text.pages, own)
+            text.warnings.extend(_dump_warnings(text.source_file, dump))
+        accounts.append(_account(text.source_file, text.sha256, dump, text.warnings))
+        raws.append(raw)
+    if not raws:
+        return []
+    records = prepare_records(pl.concat(raws))
+    links = link_rows(records["abstract"])
+    results, first = [], 0
+    for account, raw in zip(accounts, raws, strict=True):
+        own_links = _links_between(links, first, first + raw.height)
+        results.append(
+            FileResult(
+                **_shallow(account), records=records.slice(first, raw.height), links=own_links
+            )
+        )
+        first += raw.height
+    return results
+
+
+def _links_between(links: pl.DataFrame, first: int, end: int) -> pl.DataFrame:
+    """The link rows of records first..end-1, numbered from that slice's first record."""
+    low, high = np.searchsorted(links["record"].to_numpy(), [first, end])
+    return links.slice(int(low), int(high - low)).with_columns(pl.col("record") - first)
+
+
+def parse_file(
+    data: bytes, source_file: str, captured_on: dt.date | None, sha256: str | None = None
+) -> FileResult:
+    """Decode, parse and clean one dump's bytes (`parse_files` of one)."""
+    return parse_files([(data, source_file, captured_on, sha256)])[0]
+
+
+def parse_big_file(
+    path: Path, source_file: str, captured_on: dt.date | None, sha: str, stem: Path
+) -> FileEntry | None:
+    """`parse_file` for a dump too big to hold: read, parsed and stored a batch of pages
+    (up to `config.PARSE_BATCH_BYTES`) at a time.
+
+    The stored entry is the one `parse_file` would give. Returns None, having stored
+    nothing, when the dump is not plain UTF-8 or is a single page (read it whole then).
+    """
+    plan = plan_pages(path)
+    if plan is None:
+        return None
+    dump = ParsedDump(dump_format=None, total_lines=plan.total_lines)
+    writer = EntryWriter(stem, RECORD_COLUMNS)
+    try:
+        # Parsed, cleaned and stored together as dumps are: page by page, the 1 GB dump
+        # parsed at 16-20 MB/s.
+        pages_read = ((page, _characters(page.lines)) for page in read_pages(path, plan))
+        for batch in size_batches(pages_read, config.PARSE_BATCH_BYTES):
+            pages = [Page(p.lines, p.ends_with_newline, captured_on, plan.years) for p in batch]
+            parsed = parse_pages(pages, [False] * len(pages))
+            raws = [
+                _add_page(dump, page_dump, raw, page.first_line)
+                for page, (page_dump, raw) in zip(batch, parsed, strict=True)
+            ]
+            records = prepare_records(pl.concat(raws))
+            writer.write(records, link_rows(records["abstract"]))
+        entry = FileEntry(**_shallow(_account(source_file, sha, dump, [])), links=writer.links)
+        entry.warnings = _dump_warnings(source_file, dump)
+        entry.stored = StoredRecords(stem, writer.record_count)
+        writer.close(entry)
+    except UnicodeDecodeError:  # the file changed since the first pass
+        writer.abort()
+        return None
+    except BaseException:
+        writer.abort()
+        raise
+    return entry
+
+
+def _characters(lines: list[str]) -> int:
+    return sum(map(len, lines)) + len(lines)
+
+
+def _dump_warnings(source_file: str, dump: ParsedDump) -> list[Warning_]:
+    warnings = list(_pinned_warnings(source_file, dump.warnings))
+    warnings.extend(_reject_warning(source_file, reject) for reject in dump.rejects)
+    return sorted(warnings, key=lambda w: w.line)
+
+
+def _account(source_file: str, sha: str, dump: ParsedDump, warnings: list[Warning_]) -> DumpAccount:
+    return DumpAccount(
+        source_file=source_file,
+        source_sha256=sha,
+        dump_format=dump.dump_format,
+        captured_on=dump.captured_on,
+        rejects=dump.rejects,
+        total_lines=dump.total_lines,
+        boilerplate_lines=dump.boilerplate_lines,
+        record_lines=dump.record_lines,
+        rejected_lines=dump.rejected_lines,
+        warnings=warnings,
+    )
+
+
+def prepare_records(raw: pl.DataFrame) -> pl.DataFrame:
+    """Clean fields and dedup keys, done per file (in parallel)."""
+    return clean_records(raw).select(list(RECORD_COLUMNS))
+
+
+def _reject_warning(source_file: str, reject: Reject) -> Warning_:
+    """Every reject is also said out loud, pinned to its file and first line."""
+    what = reject.reason.replace("_", " ")
+    if reject.reason in ("empty_file", "unrecognized_format"):
+        return Warning_(source_file, 0, f"{what}; file skipped")
+    preview = reject.text if len(reject.text) <= 60 else reject.text[:57] + "..."
+    return Warning_(source_file, reject.line_start, f"{what}: {preview!r}")
+
+
+def _pinned_warnings(source_file: str, messages: list[str]) -> Iterator[Warning_]:
+    for message in messages:
+        head, _, rest = message.partition(": ")
+        if head.startswith("line ") and head[5:].isdigit():
+            yield Warning_(source_file, int(head[5:]), rest)
+        else:
+            yield Warning_(source_file, 0, message)
+
+
+def _shallow(account: DumpAccount) -> dict[str, object]:
+    """The account's fields as they are (`asdict` would turn the rejects into dicts)."""
+    return {f.name: getattr(account, f.name) for f in fields(DumpAccount)}
+
+
+def entry_of(result: FileResult) -> FileEntry:
+    return FileEntry(**_shallow(result), links=result.links)
+
+
+T = TypeVar("T")
+
+
+def size_batches(sized: Iterable[tuple[T, int]], limit: int) -> Iterator[list[T]]:
+    """Consecutive items, given with their sizes, grouped up to `limit` (a bigger item goes
+    alone); lazily, so that a big dump's pages are read a batch at a time."""
+    batch: list[T] = []
+    size = 0
+    for item, item_size in sized:
+        if batch and size + item_size > limit:
+            yield batch
+            batch, size = [], 0
+        batch.append(item)
+        size += item_size
+    if batch:
+        yield batch
