@@ -23,8 +23,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from etl import build
-from etl.parse import parse_dump
 from etl.dumps import FileResult, parse_file
+from etl.parse import parse_dump
 from etl.schemas import REJECT_REASONS
 from tests.conftest import PROJECT_ROOT, SEARCH_SEED
 

@@ -17,9 +17,9 @@ from etl.dedupe import (
     _per_paper,
     deduplicate,
 )
+from etl.dumps import prepare_records
 from etl.fastparse import RAW_RECORD_SCHEMA
 from etl.normalize import abstract_key, clean_records, stable_id
-from etl.dumps import prepare_records
 
 ABSTRACT = (
     "We propose a method for learning to learn from few examples. It meta-trains a model "

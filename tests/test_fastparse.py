@@ -8,10 +8,10 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from etl.dumps import records_of
 from etl.fastparse import Page, parse_regular, parse_regular_pages
 from etl.normalize import dump_lines
 from etl.parse import parse_dump
-from etl.dumps import records_of
 from tests.conftest import COMPACT_SEED, SEARCH_SEED
 
 SEED_LINES = {

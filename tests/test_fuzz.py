@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from etl.parse import parse_dump
 from etl.assemble import tables_of
 from etl.dumps import FileResult, parse_file
+from etl.parse import parse_dump
 from etl.schemas import REJECT_REASONS
 from tests.conftest import COMPACT_SEED, SEARCH_SEED
 

@@ -23,9 +23,9 @@ import pytest
 
 from etl import build, config, digests
 from etl.dumps import parse_file, parse_files, size_batches
-from etl.workers import _after, _worker_environment
 from etl.schemas import TABLES
 from etl.store import cache_version, prune
+from etl.workers import _after, _worker_environment
 from tests.conftest import COMPACT_SEED, PROJECT_ROOT, SEARCH_SEED, copy_seeds
 
 BROKEN = PROJECT_ROOT / "tests" / "fixtures" / "broken"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from etl.parse import parse_dump
 from etl.dumps import parse_file
+from etl.parse import parse_dump
 
 ABSTRACT_1 = (
     "We study how small models learn to plan over long horizons. Our method combines search "

@@ -14,12 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from etl import config
+from etl.dumps import FileEntry
 from etl.normalize import dump_lines
 from etl.parse import PAGE_BOILERPLATE, PageFinder, page_starts
-from etl.dumps import FileEntry
-from etl.workers import _parse_paths
 from etl.store import StoredRecords
 from etl.stream import plan_pages, read_pages
+from etl.workers import _parse_paths
 from tests.conftest import COMPACT_SEED, PROJECT_ROOT, SEARCH_SEED
 
 # Each ending with a newline, so that pasting them one after another glues no lines.
