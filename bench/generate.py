@@ -4,8 +4,11 @@ Why synthetic: the two real dumps are 240 KB; the build must be measured at 10 M
 The piles mimic both dump formats byte for byte (see data/raw/) and the copy artefacts a
 parser must fold (case, punctuation, hyphens, whitespace, CRLF, NFD accents, truncated
 abstracts, revised titles), and `expected.json` says exactly how many distinct papers a
-correct deduplicator must find. Distinct papers never collide by construction: every title
-has a unique folded key and every abstract a unique first sentence.
+correct deduplicator must find. Distinct papers never collide by construction: every abstract
+has a unique first sentence, and every title a unique folded key but for a few namesakes (a
+paper titled word for word as an earlier one), which a deduplicator must keep apart. Some
+dumps hold two pasted pages. `truth_records.csv` and `truth_papers.csv` are the answer key
+bench/check_truth.py grades a build's tables by.
 
     python bench/generate.py --out DIR --size 100MB [--seed 0] [--extra-dir DIR2]
 
@@ -30,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, TextIO, cast
 
-GENERATOR_VERSION = "3"
+GENERATOR_VERSION = "4"
 
 # Shape of the pile.
 NEW_PAPER_RATE = 0.70  # share of records that introduce a new paper (~70% distinct)
@@ -40,6 +43,8 @@ CRLF_FILE_RATE = 0.08
 NO_CAPTURE_DATE_RATE = 0.15
 TRAILING_NEWLINE_RATE = 0.5
 FOOTERLESS_RATE = 0.05
+NAMESAKE_RATE = 0.003  # of new papers: another paper's title, word for word
+MULTI_PAGE_FILE_RATE = 0.05  # dumps holding two pasted pages
 TITLE_VARIANT_RATE = 0.30
 TRAILING_SPACE_RATE = 0.04
 NFD_RATE = 0.25  # of the copies that have accents
@@ -235,6 +240,8 @@ class Sizes:
     crlf_files: int = 0
     files_without_capture_date: int = 0
     abstracts_with_urls: int = 0
+    namesake_papers: int = 0
+    multi_page_files: int = 0
 
 
 _CsvWriter = type(csv.writer(io.StringIO()))
@@ -525,10 +532,16 @@ class Pool:
         parts += ending
         return " ".join(parts)
 
-    def new_paper(self, published: int) -> int:
+    def new_paper(self, published: int, namesake_of: int | None = None) -> int:
+        """A new paper; with `namesake_of`, one titled exactly as that (different) paper is,
+        which dedupe must keep apart by their abstracts."""
         rng = self.rng
-        name = self._unique_name() if rng.random() < NAMED_PAPER_RATE else None
-        self.titles.append(self._title(name))
+        if namesake_of is None:
+            name = self._unique_name() if rng.random() < NAMED_PAPER_RATE else None
+            title = self._title(name)
+        else:
+            name, title = None, self.titles[namesake_of]
+        self.titles.append(title)
         self.abstracts.append(self._abstract(name))
         self.links.append(self._link)
         r = rng.random()
@@ -677,6 +690,9 @@ class Generator:
         else:
             fmt = "search_page" if rng.random() < SEARCH_PAGE_SHARE else "compact"
         crlf = not force_plain and (number == 3 or rng.random() < CRLF_FILE_RATE)
+        # Where a second pasted page begins (a share of the target), if the dump has one.
+        second_page = (rng.uniform(0.3, 0.7) if not force_plain and (
+            number == 4 or rng.random() < MULTI_PAGE_FILE_RATE) else None)
         dated = force_plain or (number != 2 and rng.random() >= NO_CAPTURE_DATE_RATE)
         trailing_newline = number != 0 and rng.random() < TRAILING_NEWLINE_RATE
         self.capture = min(float(CAPTURE_END), self.capture + rng.random() * 2 * self.capture_step)
@@ -697,11 +713,25 @@ class Generator:
         records = 0
         open_end = False  # the last line is an abstract with no sentence end
         titles, abstracts = pool.titles, pool.abstracts
+        glued = not search  # the compact header's `Subscribe` takes the next title
         while chars < target:
+            if second_page is not None and chars >= second_page * target and records:
+                header = ("\n\n" if search else "\n") + parts[0]  # the same page again
+                parts.append(header)
+                chars += len(header)
+                newlines += header.count("\n")
+                glued, second_page = not search, None
+                stats.multi_page_files += 1
             index, is_new = self._pick(in_file)
             if is_new:
                 offset = int(rng.expovariate(1 / 420))
-                index = pool.new_paper(max(capture_ord - min(offset, 3650), CAPTURE_START - 3650))
+                published = max(capture_ord - min(offset, 3650), CAPTURE_START - 3650)
+                first_namesake = number == 2 and not stats.namesake_papers
+                if (rng.random() < NAMESAKE_RATE or first_namesake) and len(pool):
+                    index = pool.new_paper(published, namesake_of=int(rng.random() * len(pool)))
+                    stats.namesake_papers += 1
+                else:
+                    index = pool.new_paper(published)
                 stats.papers += 1
             in_file.add(index)
             title, abstract = titles[index], abstracts[index]
@@ -762,7 +792,8 @@ class Generator:
                     stats.footer_records += 1
                     open_end = False
             else:
-                piece = f"{title}\n{abstract}" if not records else f"\n{title}\n{abstract}"
+                piece = f"{title}\n{abstract}" if glued else f"\n{title}\n{abstract}"
+                glued = False
                 open_end = not abstract.rstrip().endswith(SENTENCE_END)
             parts.append(piece)
             chars += len(piece)
@@ -819,8 +850,8 @@ class Generator:
             "files": s.files,
             "bytes": s.bytes,
             # What a title-key-only deduplicator (bench/naive.py) finds: revised titles
-            # count twice there.
-            "distinct_title_keys": s.papers + s.revised_title_papers,
+            # count twice there, namesakes once.
+            "distinct_title_keys": s.papers + s.revised_title_papers - s.namesake_papers,
             "details": {
                 "records_by_format": dict(s.records_by_format),
                 "files_by_format": dict(s.files_by_format),
@@ -837,6 +868,8 @@ class Generator:
                 "crlf_files": s.crlf_files,
                 "files_without_capture_date": s.files_without_capture_date,
                 "abstracts_with_urls": s.abstracts_with_urls,
+                "namesake_papers": s.namesake_papers,
+                "multi_page_files": s.multi_page_files,
             },
         }
 

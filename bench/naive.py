@@ -44,13 +44,14 @@ def parse(path: Path) -> Iterator[Record]:
     title: str | None = None
     abstract: str | None = None
     authors: int | None = None
-    first = True
+    after_header = True  # a page's header glues `Subscribe` to the next line
     for raw in text.split("\n"):
         line = raw.strip()
         if not line or line in BOILERPLATE or line == "·":
+            after_header = after_header or line in BOILERPLATE
             continue
-        if first:
-            first = False
+        if after_header:
+            after_header = False
             line = GLUED.sub("", line).strip()
             if not line:
                 continue

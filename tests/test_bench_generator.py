@@ -96,26 +96,19 @@ def test_both_formats_and_file_level_variants(small_pile: Path) -> None:
 def _recount(pile: Path) -> tuple[int, int, int]:
     """(records, distinct papers, distinct title keys), independently of the generator.
 
-    Same folded title -> same paper; same abstract -> same paper (a revised title). A
-    truncated copy joins through its title.
+    Every copy of a paper shows at least the first 200 characters of its abstract, and no
+    two papers share their first 120 (`test_distinct_abstracts_have_their_own_opening_and_
+    ending`): a paper is an opening, whatever its titles (revised, or a namesake's).
     """
-    parent: dict[str, str] = {}
-
-    def find(node: str) -> str:
-        while parent.setdefault(node, node) != node:
-            parent[node] = parent[parent[node]]
-            node = parent[node]
-        return node
-
     records = 0
+    openings: set[str] = set()
+    title_keys: set[str] = set()
     for path in sorted(pile.glob("*.txt")):
         for title, abstract, *_ in naive.parse(path):
             records += 1
-            key = "t:" + NON_ALNUM.sub("", title.casefold())
-            folded = "a:" + " ".join(ELLIPSIS.sub("", abstract or "").split())
-            parent[find(key)] = find(folded)
-    titles = [node for node in parent if node.startswith("t:")]
-    return records, len({find(t) for t in titles}), len(titles)
+            openings.add(" ".join((abstract or "").split())[:120])
+            title_keys.add(NON_ALNUM.sub("", title.casefold()))
+    return records, len(openings), len(title_keys)
 
 
 def test_expected_counts_match_an_independent_recount(medium_pile: tuple[Path, Path]) -> None:
@@ -129,32 +122,41 @@ def test_expected_counts_match_an_independent_recount(medium_pile: tuple[Path, P
     details = expected["details"]
     for feature in ("truncated_records", "revised_title_papers", "nfd_records",
                     "footerless_search_records", "title_variant_records", "crlf_files",
-                    "yearless_dates", "upvoted_footers", "abstracts_with_urls"):
+                    "yearless_dates", "upvoted_footers", "abstracts_with_urls",
+                    "namesake_papers", "multi_page_files"):
         assert details[feature] > 0, feature
     assert sum(details["records_by_format"].values()) == records
 
 
 def test_truncated_and_revised_copies_are_mergeable(medium_pile: tuple[Path, Path]) -> None:
+    """Copies of a paper under one title agree: each a whole or a truncated (>= 200 chars)
+    abstract. Two abstracts under one title are two papers only as namesakes; two titles of
+    one abstract are a revision, very similar."""
     from rapidfuzz import fuzz
 
     pile, _ = medium_pile
-    by_key: dict[str, list[str]] = {}
+    by_key: dict[str, dict[str, list[str]]] = {}
     by_abstract: dict[str, set[str]] = {}
     for path in sorted(pile.glob("*.txt")):
         for title, abstract, *_ in naive.parse(path):
             assert abstract is not None and 40 <= len(title) <= 161
-            by_key.setdefault(NON_ALNUM.sub("", title.casefold()), []).append(abstract)
+            papers = by_key.setdefault(NON_ALNUM.sub("", title.casefold()), {})
+            papers.setdefault(abstract[:120], []).append(abstract)
             by_abstract.setdefault(abstract, set()).add(title)
     truncated = 0
-    for abstracts in by_key.values():
-        longest = max(abstracts, key=len)
-        for abstract in abstracts:
-            prefix = ELLIPSIS.sub("", abstract)
-            assert longest.startswith(prefix)
-            if prefix != longest:
-                truncated += 1
-                assert len(prefix) >= 200
+    for papers in by_key.values():
+        for abstracts in papers.values():
+            longest = max(abstracts, key=len)
+            for abstract in abstracts:
+                prefix = ELLIPSIS.sub("", abstract)
+                assert longest.startswith(prefix)
+                if prefix != longest:
+                    truncated += 1
+                    assert len(prefix) >= 200
     assert truncated > 0
+    namesakes = sum(len(papers) - 1 for papers in by_key.values())
+    expected = json.loads((pile / "expected.json").read_text())
+    assert namesakes == expected["details"]["namesake_papers"] > 0
     pairs = [sorted(t) for t in by_abstract.values()
              if len({NON_ALNUM.sub("", x.casefold()) for x in t}) > 1]
     assert pairs

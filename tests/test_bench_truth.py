@@ -74,8 +74,13 @@ def test_an_incremental_build_matches_the_answer_key(
     assert check_truth.check(tmp_path / "out", [pile, extra])["problems"] == {}
 
 
+def _first_where(condition: pl.Expr) -> pl.Expr:
+    """True on the first row where `condition` holds."""
+    return pl.int_range(pl.len()) == condition.arg_true().first()
+
+
 def _first_of(kind: str) -> Callable[[pl.DataFrame], pl.Expr]:
-    return lambda links: pl.int_range(pl.len()) == links["kind"].to_list().index(kind)
+    return lambda links: _first_where(pl.col("kind") == kind)
 
 
 # One defect per row: the table, what is done to it, the problem the checker must report.
@@ -86,7 +91,7 @@ _DEFECTS: list[tuple[str, Callable[[pl.DataFrame], pl.DataFrame], str]] = [
         pl.when(pl.int_range(pl.len()) == 0).then(pl.col("line_end") + 2)
         .otherwise(pl.col("line_end")).alias("line_end")), "record lines"),
     ("sources", lambda t: t.with_columns(
-        pl.when(pl.col("captured_on").is_not_null() & (pl.int_range(pl.len()) == 0))
+        pl.when(_first_where(pl.col("captured_on").is_not_null()))
         .then(pl.col("captured_on") + pl.duration(days=1))
         .otherwise(pl.col("captured_on")).alias("captured_on")), "record capture date"),
     # The second record joins the first record's paper.
@@ -100,7 +105,7 @@ _DEFECTS: list[tuple[str, Callable[[pl.DataFrame], pl.DataFrame], str]] = [
         pl.when(pl.int_range(pl.len()) == 0).then(pl.col("abstract").str.slice(0, 300))
         .otherwise(pl.col("abstract")).alias("abstract")), "paper abstract_sha256"),
     ("papers", lambda t: t.with_columns(
-        pl.when(pl.col("upvotes").is_not_null() & (pl.int_range(pl.len()) == 0))
+        pl.when(_first_where(pl.col("upvotes").is_not_null()))
         .then(pl.col("upvotes") + 1).otherwise(pl.col("upvotes")).alias("upvotes")),
      "paper upvotes"),
     ("papers", lambda t: pl.concat([t, t.head(1).with_columns(pl.lit("0" * 16).alias(
