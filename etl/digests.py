@@ -18,11 +18,17 @@ machine only once that cache expires, as it does to make and git.)
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import pickle
 from pathlib import Path
 
 RACY_SECONDS = 2
+# Statuses kept in all: this build's, then earlier builds' (the dumps of other raw folders
+# built into the same store), the oldest dropped first; about 150 bytes each. A status
+# never matches a file other than the one it was taken from, so an old one costs only its
+# place.
+MAX_REMEMBERED = 50_000
 _VERSION = 1
 
 FileStatus = tuple[int, int, int, int, int]  # device, inode, size, mtime and ctime in ns
@@ -38,9 +44,11 @@ def file_status(path: Path) -> FileStatus | None:
 
 
 class DigestMemo:
-    """Hashes of files by status, kept in the record store's folder: those of the last
-    build's dumps. A status names one file (device and inode), whatever path leads to it:
-    a hard link or a symlink to a dump is recognised too."""
+    """Hashes of files by status, kept in the record store's folder: those of this build's
+    dumps, then of earlier builds' (up to `MAX_REMEMBERED` in all), so that building
+    another raw folder in between does not cost reading this one again. A status names one
+    file (device and inode), whatever path leads to it: a hard link or a symlink to a dump
+    is recognised too."""
 
     def __init__(self, store_dir: Path) -> None:
         self.path = store_dir / "digests.pkl"
@@ -65,11 +73,14 @@ class DigestMemo:
             self._seen[status] = sha256
 
     def save(self) -> None:
-        """Write what this build remembered, atomically. A memo that cannot be written
-        only costs the next build some reading."""
+        """Write what this build remembered, and what earlier builds did, atomically. A
+        memo that cannot be written only costs the next build some reading."""
+        kept = {s: d for s, d in self._known.items() if s not in self._seen} | self._seen
+        if len(kept) > MAX_REMEMBERED:  # the oldest go first (dicts keep insertion order)
+            kept = dict(itertools.islice(kept.items(), len(kept) - MAX_REMEMBERED, None))
         temporary = self.path.with_name(f"{self.path.name}.tmp{os.getpid()}")
         try:
-            temporary.write_bytes(pickle.dumps((_VERSION, self._seen), pickle.HIGHEST_PROTOCOL))
+            temporary.write_bytes(pickle.dumps((_VERSION, kept), pickle.HIGHEST_PROTOCOL))
             temporary.replace(self.path)
         except OSError:
             temporary.unlink(missing_ok=True)

@@ -109,6 +109,40 @@ def test_a_dump_changed_just_before_it_was_hashed_is_not_remembered(
     assert again.summary.files_from_cache == 2
 
 
+def test_building_another_folder_in_between_costs_no_reading_of_the_first(
+    raw: Path, tmp_path: Path, hashed: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(digests, "RACY_SECONDS", 0)
+    _build(raw, tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    dump = sorted(raw.glob("*.txt"))[0]
+    (other / dump.name).write_bytes(dump.read_bytes())  # another file: read and hashed
+    hashed.clear()
+    _build(other, tmp_path, "other-out")
+    assert hashed == [dump.name]
+    hashed.clear()
+    again = _build(raw, tmp_path)
+    assert hashed == []
+    assert again.summary.files_from_cache == 2
+
+
+def test_past_the_limit_the_oldest_statuses_are_forgotten_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(digests, "MAX_REMEMBERED", 2)
+    statuses = [(1, inode, 10, 0, 0) for inode in range(3)]
+    memo = DigestMemo(tmp_path)
+    for status in statuses[:2]:  # one build
+        memo.remember(status, str(status[1]) * 64, 10 * SECOND)
+    memo.save()
+    memo = DigestMemo(tmp_path)  # the next
+    memo.remember(statuses[2], "2" * 64, 10 * SECOND)
+    memo.save()
+    after = DigestMemo(tmp_path)
+    assert [after.digest(s) for s in statuses] == [None, "1" * 64, "2" * 64]
+
+
 def test_a_damaged_memo_only_costs_reading_the_dumps(
     raw: Path, tmp_path: Path, hashed: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
