@@ -1,10 +1,14 @@
-"""Shared fixtures: the seed dumps and one build of them per test session."""
+"""Shared fixtures: the seed dumps and one build of them per test session; the benchmark's
+scripts as modules."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -17,6 +21,7 @@ RAW_DIR = PROJECT_ROOT / "data" / "raw"
 SEARCH_SEED = RAW_DIR / "000_8179c4be08d8d839.txt"
 COMPACT_SEED = RAW_DIR / "002_8a14f4b5b4fd0176.txt"
 SHARED_SEEDS = PROJECT_ROOT.parent / "shared" / "seeds"
+BENCH_DIR = PROJECT_ROOT / "bench"
 
 
 @pytest.fixture(scope="session")
@@ -43,3 +48,16 @@ def copy_seeds(target: Path, with_manifest: bool = True) -> None:
         shutil.copy(seed, target / seed.name)
     if with_manifest:
         shutil.copy(RAW_DIR / "manifest.csv", target / "manifest.csv")
+
+
+def load_bench(name: str) -> ModuleType:
+    """bench/NAME.py as the module `bench_NAME`, with bench/ on the import path, as when the
+    script runs (bench/check_truth.py imports generate)."""
+    if str(BENCH_DIR) not in sys.path:
+        sys.path.insert(0, str(BENCH_DIR))
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH_DIR / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module

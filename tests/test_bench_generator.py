@@ -9,30 +9,17 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import importlib.util
 import json
 import re
-import sys
 import unicodedata
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-BENCH_DIR = Path(__file__).resolve().parent.parent / "bench"
+from tests.conftest import load_bench
 
-
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH_DIR / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-generate = _load("generate")
-naive = _load("naive")
+generate = load_bench("generate")
+naive = load_bench("naive")
 
 SMALL = 200_000
 NON_ALNUM = re.compile(r"[\W_]+")

@@ -1,41 +1,27 @@
 """A build of a generated pile, graded field by field against the generator's answer key.
 
 The golden test pins the seeds; this pins the rules on a pile with every copy artefact the
-generator makes (variants, revised titles, truncations, NFD, CRLF, dumps without a capture
-date), and the checker itself is shown to catch each kind of wrong table.
+generator makes (variants, revised titles, namesakes, truncations, NFD, CRLF, two pasted
+pages in a dump, dumps without a capture date), and the checker itself is shown to catch
+each kind of wrong table.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 
 import polars as pl
 import pytest
 
 from etl import build
+from tests.conftest import load_bench
 
-BENCH_DIR = Path(__file__).resolve().parent.parent / "bench"
 TABLES = ("papers", "authors", "dates", "links", "sources", "rejects")
 
-
-def _load(name: str) -> ModuleType:
-    if str(BENCH_DIR) not in sys.path:  # check_truth imports generate, as a script does
-        sys.path.insert(0, str(BENCH_DIR))
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH_DIR / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-generate = _load("generate")
-check_truth = _load("check_truth")
+generate = load_bench("generate")
+check_truth = load_bench("check_truth")
 
 
 @pytest.fixture(scope="module")

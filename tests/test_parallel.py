@@ -8,11 +8,9 @@ tests build a 6 MB pile from the benchmark's generator.
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import multiprocessing
 import os
 import shutil
-import sys
 import time
 import unicodedata
 from concurrent.futures import ProcessPoolExecutor
@@ -26,21 +24,15 @@ from etl.dumps import parse_file, parse_files, size_batches
 from etl.schemas import TABLES
 from etl.store import cache_version, prune
 from etl.workers import _after, _worker_environment
-from tests.conftest import COMPACT_SEED, PROJECT_ROOT, SEARCH_SEED, copy_seeds
+from tests.conftest import COMPACT_SEED, PROJECT_ROOT, SEARCH_SEED, copy_seeds, load_bench
 
 BROKEN = PROJECT_ROOT / "tests" / "fixtures" / "broken"
-
-BENCH_DIR = Path(__file__).resolve().parent.parent / "bench"
 
 
 @pytest.fixture(scope="module")
 def pile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     """A 6 MB pile, and in its `extra/` one more dump (expected["extra"] counts with it)."""
-    spec = importlib.util.spec_from_file_location("bench_generate", BENCH_DIR / "generate.py")
-    assert spec is not None and spec.loader is not None
-    generate = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = generate
-    spec.loader.exec_module(generate)
+    generate = load_bench("generate")
     folder = tmp_path_factory.mktemp("pile")
     expected = generate.generate(folder / "pile", 6_000_000, extra=folder / "extra")
     return folder, expected
