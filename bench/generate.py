@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, TextIO, cast
 
-GENERATOR_VERSION = "4"
+GENERATOR_VERSION = "5"
 
 # Shape of the pile.
 NEW_PAPER_RATE = 0.70  # share of records that introduce a new paper (~70% distinct)
@@ -258,8 +258,8 @@ class Link(NamedTuple):
 
 TRUTH_RECORDS = "truth_records.csv"
 TRUTH_PAPERS = "truth_papers.csv"
-TRUTH_RECORD_COLUMNS = ("source_file", "line_start", "line_end", "paper", "captured_on",
-                        "listed", "title", "date_text", "upvotes")
+TRUTH_RECORD_COLUMNS = ("source_file", "dump_format", "line_start", "line_end", "paper",
+                        "captured_on", "listed", "title", "date_text", "upvotes")
 TRUTH_PAPER_COLUMNS = ("paper", "abstract_sha256", "author_count", "published_date", "url",
                        "host", "kind", "repo")
 
@@ -801,8 +801,8 @@ class Generator:
             first_line = newlines + 1 + len(piece) - len(piece.lstrip("\n"))
             newlines += piece.count("\n")
             self.truth_records.append((
-                name, first_line, newlines + 1, index, captured.isoformat(), str(dated).lower(),
-                true_title, shown_date, shown_upvotes,
+                name, fmt, first_line, newlines + 1, index, captured.isoformat(),
+                str(dated).lower(), true_title, shown_date, shown_upvotes,
             ))
         if trailing_newline or open_end:
             parts.append("\n")
@@ -894,7 +894,6 @@ class Generator:
         }
         (extra / "expected.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
         return result
-
 
     def write_truth_papers(self, path: Path, first: int) -> None:
         """The facts of papers `first`.. (abstract, footer, link) for bench/check_truth.py.

@@ -337,7 +337,8 @@ def grade(tables: Path, truth: list[Path]) -> str:
     try:
         report = json.loads(run.stdout)
     except ValueError:
-        return f"not graded ({run.stderr.strip().splitlines()[-1:]})"
+        last = (run.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"not graded ({last})"
     problems = report["problems"]
     if not problems:
         return f"all {report['records']:,} records and {report['papers']:,} papers right"

@@ -12,7 +12,9 @@ still shows. What could hide an edit is a clock tick: a file written again withi
 tick as the status was taken. So a file changed less than `RACY_SECONDS` before its status
 was taken is not remembered (git calls these entries "racily clean"), and is hashed again
 next time. (A network file system that caches file status shows an edit made on another
-machine only once that cache expires, as it does to make and git.)
+machine only once that cache expires, as it does to make and git. And a file system image
+whose files carry fixed times, swapped for another one mounted on the same device number,
+can show a changed file with an unchanged status: rebuild with `--no-cache` then.)
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from pathlib import Path
 RACY_SECONDS = 2
 # Statuses kept in all: this build's, then earlier builds' (the dumps of other raw folders
 # built into the same store), the oldest dropped first; about 150 bytes each. A status
-# never matches a file other than the one it was taken from, so an old one costs only its
-# place.
+# matches another file only if that file has the same device and inode numbers, size and
+# times to the nanosecond (see the module docstring for the one way that happens), so an
+# old one mostly costs its place.
 MAX_REMEMBERED = 50_000
 _VERSION = 1
 

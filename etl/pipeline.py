@@ -74,7 +74,7 @@ def list_dumps(raw_dir: Path) -> list[Path]:
     """The dumps of a raw folder, in a fixed order (by name).
 
     Symlinks are listed even when broken or pointing out of the folder, so that skipping
-    them is reported (see `_stored_or_read`) rather than silent.
+    them is reported (see `etl.workers._stored_or_read`) rather than silent.
     """
     if not raw_dir.is_dir():
         raise BuildError(f"raw folder {raw_dir} does not exist")

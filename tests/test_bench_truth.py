@@ -29,6 +29,10 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     """(pile, its extra dump's folder, the pile's tables)."""
     base = tmp_path_factory.mktemp("truth")
     generate.generate(base / "pile", 3_000_000, seed=5, extra=base / "extra")
+    manifest = pl.read_csv(
+        base / "pile" / "manifest.csv", schema_overrides={"captured_on": pl.String}
+    )
+    _LISTED[:] = manifest.filter(pl.col("captured_on").is_not_null())["file"].to_list()
     build(base / "pile", base / "out", validate=False)
     return base / "pile", base / "extra", base / "out"
 
@@ -60,9 +64,19 @@ def test_an_incremental_build_matches_the_answer_key(
     assert check_truth.check(tmp_path / "out", [pile, extra])["problems"] == {}
 
 
+def _copy_tables(out: Path, target: Path) -> None:
+    for name in TABLES:
+        shutil.copy2(out / f"{name}.parquet", target / f"{name}.parquet")
+
+
 def _first_where(condition: pl.Expr) -> pl.Expr:
     """True on the first row where `condition` holds."""
     return pl.int_range(pl.len()) == condition.arg_true().first()
+
+
+def _second_record_of_a_paper(sources: pl.DataFrame) -> pl.Expr:
+    paper = sources.filter(pl.col("paper_id").is_duplicated())["paper_id"][0]
+    return _first_where((pl.col("paper_id") == paper) & ~pl.col("paper_id").is_first_distinct())
 
 
 def _first_of(kind: str) -> Callable[[pl.DataFrame], pl.Expr]:
@@ -114,7 +128,46 @@ _DEFECTS: list[tuple[str, Callable[[pl.DataFrame], pl.DataFrame], str]] = [
     ("links", lambda t: t.with_columns(
         pl.when(_first_of("code")(t)).then(pl.lit(None, pl.String))
         .otherwise(pl.col("repo")).alias("repo")), "link lost"),
+    # A dump the manifest does not list: its capture year is the year after its footers'.
+    ("sources", lambda t: t.with_columns(
+        pl.when(pl.col("captured_on").is_not_null()
+                & ~pl.col("source_file").is_in(_listed_files()))
+        .then(pl.col("captured_on").dt.offset_by("1y"))
+        .otherwise(pl.col("captured_on")).alias("captured_on")), "record capture date"),
+    ("dates", lambda t: t.with_columns(
+        pl.when(pl.col("year_source") == "inferred")
+        .then(pl.col("published_date").dt.offset_by("-1y"))
+        .otherwise(pl.col("published_date")).alias("published_date")), "dates"),
+    ("sources", lambda t: t.with_columns(
+        pl.when(_first_where(pl.col("dump_format") == "compact")).then(pl.lit("search_page"))
+        .otherwise(pl.col("dump_format")).alias("dump_format")), "record dump"),
+    ("sources", lambda t: t.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("0" * 64))
+        .otherwise(pl.col("source_sha256")).alias("source_sha256")), "record dump"),
+    # A merged paper's second record made a paper of its own.
+    ("sources", lambda t: t.with_columns(
+        pl.when(_second_record_of_a_paper(t)).then(pl.lit("f" * 16))
+        .otherwise(pl.col("paper_id")).alias("paper_id")), "paper split"),
+    ("papers", lambda t: t.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0).then(pl.col("source_count") + 1)
+        .otherwise(pl.col("source_count")).alias("source_count")), "paper source_count"),
+    ("papers", lambda t: pl.concat([t, t.head(1)]), "papers row twice"),
+    ("authors", lambda t: pl.concat([t, t.head(1).with_columns(
+        pl.lit("0" * 16).alias("paper_id"))]), "authors of no paper"),
+    ("dates", lambda t: pl.concat([t, t.head(1)]), "dates row twice"),
+    ("rejects", lambda t: pl.concat([t, pl.DataFrame(
+        {"source_file": ["bench_000001.txt"], "line_start": [1], "line_end": [1],
+         "reason": ["unrecognized_format"], "text": ["x"]}, schema=t.schema)]),
+     "reject unexpected"),
 ]
+
+
+def _listed_files() -> list[str]:
+    """The dumps the answer key's pile lists in its manifest (set by the `built` fixture)."""
+    return _LISTED
+
+
+_LISTED: list[str] = []
 
 
 @pytest.mark.parametrize(
@@ -130,8 +183,7 @@ def test_the_checker_reports_each_defect(
     problem: str,
 ) -> None:
     pile, _, out = built
-    for name in TABLES:
-        shutil.copy2(out / f"{name}.parquet", tmp_path / f"{name}.parquet")
+    _copy_tables(out, tmp_path)
     original = pl.read_parquet(out / f"{table}.parquet")
     broken = defect(original)
     assert not broken.equals(original)
@@ -141,8 +193,7 @@ def test_the_checker_reports_each_defect(
 
 def test_a_record_the_pile_lacks_is_reported(built: tuple[Path, Path, Path], tmp_path: Path) -> None:
     pile, _, out = built
-    for name in TABLES:
-        shutil.copy2(out / f"{name}.parquet", tmp_path / f"{name}.parquet")
+    _copy_tables(out, tmp_path)
     sources = pl.read_parquet(out / "sources.parquet")
     extra = sources.head(1).with_columns(pl.lit(999_999, pl.Int32).alias("line_start"))
     pl.concat([sources, extra]).write_parquet(tmp_path / "sources.parquet")
