@@ -828,7 +828,7 @@ class Generator:
         out.mkdir(parents=True, exist_ok=True)
         number = 0
         with open(out / TRUTH_RECORDS, "w", encoding="utf-8", newline="") as truth:
-            records = truth_writer(truth, TRUTH_RECORD_COLUMNS)
+            records = csv_writer(truth, TRUTH_RECORD_COLUMNS)
             while self.stats.bytes < self.size:
                 self.write_file(out, number, self._file_target(self.size - self.stats.bytes))
                 records.writerows(self.truth_records)
@@ -881,7 +881,7 @@ class Generator:
         self.write_file(extra, self.stats.files, target, forced="search_page", force_plain=True)
         write_manifest(extra / "manifest.csv", self.manifest[before[2]:])
         with open(extra / TRUTH_RECORDS, "w", encoding="utf-8", newline="") as truth:
-            truth_writer(truth, TRUTH_RECORD_COLUMNS).writerows(self.truth_records)
+            csv_writer(truth, TRUTH_RECORD_COLUMNS).writerows(self.truth_records)
         self.truth_records.clear()
         self.write_truth_papers(extra / TRUTH_PAPERS, before[0])
         result = {
@@ -902,7 +902,7 @@ class Generator:
         the pile's size on disk."""
         pool = self.pool
         with open(path, "w", encoding="utf-8", newline="") as handle:
-            writer = truth_writer(handle, TRUTH_PAPER_COLUMNS)
+            writer = csv_writer(handle, TRUTH_PAPER_COLUMNS)
             for index in range(first, len(pool)):
                 link = pool.links[index] or Link("", "", "", None)
                 abstract = unicodedata.normalize("NFC", pool.abstracts[index]).encode("utf-8")
@@ -911,19 +911,17 @@ class Generator:
                                  link.url, link.host, link.kind, link.repo or ""))
 
 
-def truth_writer(handle: TextIO, columns: tuple[str, ...]) -> _CsvWriter:
-    """The answer key's CSV files: what each record and paper really is. Empty = none."""
+def csv_writer(handle: TextIO, columns: tuple[str, ...]) -> _CsvWriter:
+    """The pile's CSV files (the manifest, the answer key), header written. In the answer
+    key, an empty value is none."""
     writer = csv.writer(handle, lineterminator="\n")
     writer.writerow(columns)
     return writer
 
 
 def write_manifest(path: Path, rows: list[tuple[str, str, str]]) -> None:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(("file", "captured_on", "source_url"))
-    writer.writerows(rows)
-    path.write_text(buffer.getvalue(), encoding="utf-8")
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        csv_writer(handle, ("file", "captured_on", "source_url")).writerows(rows)
 
 
 def generate(out: Path, size: int, seed: int = 0, extra: Path | None = None) -> dict[str, object]:
