@@ -496,19 +496,34 @@ def _reject_cut_off_abstract(dump: ParsedDump, labels: bytearray, lines: list[st
 
 
 def _reject_undecodable_records(dump: ParsedDump, labels: bytearray, lines: list[str]) -> None:
-    """Records touching bytes that were not valid text are rejected whole: no guessing."""
+    """Records touching bytes that were not valid text are rejected whole: no guessing.
+
+    A line of such a record rejected already (its footer's absurd author count) becomes part
+    of the record's reject instead of staying a reject of its own: no line is in two rejects.
+    """
     kept: list[RawRecord] = []
+    spans: list[tuple[int, int]] = []
     for record in dump.records:
         if has_undecoded_bytes(record.title) or (
             record.abstract is not None and has_undecoded_bytes(record.abstract)
         ):
-            text = "\n".join(
-                line for line in lines[record.line_start - 1 : record.line_end] if line
-            )
-            _reject_span(dump, labels, record.line_start, record.line_end, "undecodable_text", text)
+            spans.append((record.line_start, record.line_end))
         else:
             kept.append(record)
     dump.records = kept
+    if not spans:
+        return
+    inside = bytearray(len(labels))
+    for start, end in spans:
+        inside[start - 1 : end] = b"\x01" * (end - start + 1)
+    dump.rejects = [
+        r
+        for r in dump.rejects
+        if not (r.line_start and inside[r.line_start - 1] and inside[r.line_end - 1])
+    ]
+    for start, end in spans:
+        text = "\n".join(line for line in lines[start - 1 : end] if line)
+        _reject_span(dump, labels, start, end, "undecodable_text", text)
 
 
 def _resolve_dates(

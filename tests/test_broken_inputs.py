@@ -456,3 +456,24 @@ def test_all_broken_files_together_pass_validation_through_the_cli(tmp_path, see
     )
     records = sum(len(e.records) for e in EXPECTED.values())
     assert sources.num_rows == len(seed_alone["sources"]) + records
+
+
+def test_a_record_rejected_for_undecodable_bytes_takes_in_its_footers_rejects():
+    """No line is in two rejects: the absurd author count of a record that is then rejected
+    whole (its title holds bytes that are not UTF-8) is part of the record's reject. A long
+    fuzz run found the footer's line rejected twice."""
+    page = (
+        b"new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\n"
+        b"byAK and the research community\n\nNov 11\n\n"
+        b"A Broken \x80 Title of a Paper on Scaling Laws for Agents\n\n"
+        b"We study scaling laws for agents that act in open worlds and find that they hold "
+        b"across four orders of magnitude of compute.\n\n"
+        b"  \xe2\x80\xa2 0 authors\n\xc2\xb7\nApr 5\n"
+    )
+    result = parse_file(page, "broken.txt", dt.date(2025, 11, 11))
+    lines = [n for r in result.rejects for n in range(r.line_start, r.line_end + 1)]
+    assert len(lines) == len(set(lines)) == result.rejected_lines
+    assert [(r.reason, r.line_start, r.line_end) for r in result.rejects] == [
+        ("undecodable_text", 13, 19)
+    ]
+    assert result.record_count == 0
