@@ -43,31 +43,26 @@ _YEAR_SOURCES = ("explicit", "capture_date", "inferred")  # the rule's order of 
 _EARLIEST = pl.date(1, 1, 1)  # a record without a capture date is the oldest capture
 
 
+_RECORD_TYPES = {"captured_on": pl.Date, "listed": pl.Boolean, "date_text": pl.String,
+                 "upvotes": pl.Int64, "title": pl.String, "line_start": pl.Int32,
+                 "line_end": pl.Int32}
+_PAPER_TYPES = {"published_date": pl.Date, "abstract_sha256": pl.String, "url": pl.String,
+                "host": pl.String, "kind": pl.String, "repo": pl.String}
+
+
 def read_truth(piles: list[Path]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The answer key of one or more piles generated in one stream (a pile, its extra dump)."""
-    records = pl.concat(
-        [
-            pl.read_csv(
-                pile / TRUTH_RECORDS,
-                schema_overrides={"captured_on": pl.Date, "listed": pl.Boolean,
-                                  "date_text": pl.String, "upvotes": pl.Int64,
-                                  "title": pl.String, "line_start": pl.Int32,
-                                  "line_end": pl.Int32},
-            ).with_columns(pl.lit(str(pile)).alias("pile"))
+    """The answer key of one or more piles generated in one stream (a pile, its extra dump);
+    each record says which pile holds its dump (`pile`)."""
+
+    def read(name: str, types: dict[str, pl.DataType]) -> pl.DataFrame:
+        return pl.concat([
+            pl.read_csv(pile / name, schema_overrides=types)
+            .with_columns(pl.lit(str(pile)).alias("pile"))
             for pile in piles
-        ]
-    )
-    papers = pl.concat(
-        [
-            pl.read_csv(
-                pile / TRUTH_PAPERS,
-                schema_overrides={"published_date": pl.Date, "abstract_sha256": pl.String,
-                                  "url": pl.String, "host": pl.String, "kind": pl.String,
-                                  "repo": pl.String},
-            )
-            for pile in piles
-        ]
-    )
+        ])
+
+    records = read(TRUTH_RECORDS, _RECORD_TYPES)
+    papers = read(TRUTH_PAPERS, _PAPER_TYPES).drop("pile")
     nfc = pl.col("title").map_elements(lambda t: unicodedata.normalize("NFC", t),
                                        return_dtype=pl.String)
     return records.with_columns(nfc), papers
