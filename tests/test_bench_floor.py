@@ -23,8 +23,10 @@ def test_the_bound_is_startup_plus_the_shared_reading_plus_the_longer_encode() -
     }
     assert floor.lower_bound(seconds, cores=2) == 0.5 + 1.0 + 1.5
     assert floor.lower_bound(seconds, cores=4) == 0.5 + 0.5 + 1.5
+    assert floor.incremental_lower_bound(seconds) == 0.5 + 1.5
     seconds["encode sources"] = 3.0
     assert floor.lower_bound(seconds, cores=2) == 0.5 + 1.0 + 3.0
+    assert floor.incremental_lower_bound(seconds) == 0.5 + 3.0
 
 
 def test_it_reads_every_byte_and_line_and_encodes_the_built_tables(tmp_path: Path) -> None:
