@@ -8,6 +8,10 @@ reads both, and the format is only a label (and a sanity check) decided from the
 
 Every line ends up with exactly one label — boilerplate (page chrome and blank lines),
 record, or rejected — and `ParsedDump` carries the three counts.
+
+Bytes that are not valid text (kept as lone surrogates, see `etl.decode`) never give a
+value: a line holding them is classified by its other characters (a footer line stays its
+record's footer line), and a record any of whose lines holds them is rejected whole.
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ class Token:
     text: str
     date: FooterDate | None = None
     authors: int | None = None
+    readable: str | None = None  # the text without its undecodable bytes, if it holds any
 
 
 def is_abstract_shaped(line: str) -> bool:
@@ -89,8 +94,12 @@ def _strip_glued_boilerplate(line: str) -> str:
     return line
 
 
-def tokenize(lines: list[str]) -> Iterator[Token]:
-    """Classify each non-blank line; blank lines are skipped (they are boilerplate)."""
+def tokenize(lines: list[str], undecoded_bytes: bool = False) -> Iterator[Token]:
+    """Classify each non-blank line; blank lines are skipped (they are boilerplate).
+
+    With `undecoded_bytes`, a line holding undecodable bytes is classified by its other
+    characters (`_read_past_undecoded`).
+    """
     after_header = True  # the file start counts as a header position for glued chrome
     for index, line in enumerate(lines):
         if not line or line.isspace():
@@ -99,6 +108,11 @@ def tokenize(lines: list[str]) -> Iterator[Token]:
         if line in _BOILERPLATE_LINES:
             after_header = True
             yield Token(Kind.HEADER, number, line)
+            continue
+        if undecoded_bytes and has_undecoded_bytes(line):
+            token = _read_past_undecoded(number, line)
+            after_header = token.kind == Kind.HEADER
+            yield token
             continue
         if after_header:
             after_header = False
@@ -126,6 +140,22 @@ def tokenize(lines: list[str]) -> Iterator[Token]:
         yield Token(Kind.TEXT, number, line)
 
 
+def _read_past_undecoded(number: int, line: str) -> Token:
+    """A line holding undecodable bytes, classified by its other characters.
+
+    `  • 5 authors` with two bad bytes in it is still its paper's authors line, so the paper
+    goes whole to rejects; read as text it would be taken for a title, and the paper above
+    would lose its footer. Likewise `Subscribe` with bad bytes still ends a page's chrome.
+    The token keeps the line as written (chrome glued to it included), and `readable` says
+    its bytes were bad: the assembler trusts no value read from it.
+    """
+    readable = printable(line).replace("\ufffd", "")
+    token = next(tokenize([readable]), None)
+    if token is None:  # nothing but bad bytes: only its place can say what it was
+        return Token(Kind.TEXT, number, line, readable=readable)
+    return Token(token.kind, number, line, token.date, token.authors, readable)
+
+
 class _Assembler:
     """Turns tokens into records and rejects, labelling every line once."""
 
@@ -133,7 +163,7 @@ class _Assembler:
         self.labels = bytearray(total_lines)
         self.records: list[RawRecord] = []
         self.rejects: list[Reject] = []
-        self.warnings: list[str] = []
+        self.abstractless: list[int] = []  # title lines of records with no abstract
         self.page_date: FooterDate | None = None
         self.footer_seen = False
         self.header_seen = False
@@ -150,6 +180,10 @@ class _Assembler:
         self._label(token.line, REJECTED)
         self.rejects.append(Reject(token.line, token.line, reason, token.text))
 
+    def _reject_footer_line(self, token: Token, reason: str) -> None:
+        """A footer line belonging to no record; its undecodable bytes come first."""
+        self._reject(token, "undecodable_text" if token.readable is not None else reason)
+
     # -- records ---------------------------------------------------------------------
     def _record(self, title: Token, abstract: Token | None) -> None:
         end = abstract.line if abstract else title.line
@@ -163,7 +197,7 @@ class _Assembler:
         if abstract is not None:
             self._label(abstract.line, RECORD)
         else:
-            self.warnings.append(f"line {title.line}: title with no abstract")
+            self.abstractless.append(title.line)
         self.records.append(record)
         self._open = record
 
@@ -217,7 +251,10 @@ class _Assembler:
         if self._run:
             self._flush_run()
         self._close_footer()
-        self._label(token.line, BOILERPLATE)
+        if token.readable is not None:
+            self._reject(token, "undecodable_text")  # chrome, but not as the page shows it
+        else:
+            self._label(token.line, BOILERPLATE)
 
     def on_authors(self, token: Token) -> None:
         self.footer_seen = True
@@ -225,11 +262,14 @@ class _Assembler:
         if record is None or self._footer_step > 0 or record.author_count is not None:
             self._orphan_footer = True
             self._footer_step = 1
-            self._reject(token, "footer_without_title")
+            self._reject_footer_line(token, "footer_without_title")
             return
         self._footer_step = 1
         count = token.authors
-        if count is None or not config.MIN_AUTHOR_COUNT <= count <= config.MAX_AUTHOR_COUNT:
+        # A count read past undecodable bytes is not judged: its record is rejected whole.
+        if token.readable is None and (
+            count is None or not config.MIN_AUTHOR_COUNT <= count <= config.MAX_AUTHOR_COUNT
+        ):
             self._reject(token, "invalid_author_count")
             return
         record.author_count = count
@@ -239,14 +279,20 @@ class _Assembler:
         self.footer_seen = True
         record = self._footer_target()
         if record is None or self._footer_step >= 2:
-            self._reject(token, "footer_without_title")
+            self._reject_footer_line(token, "footer_without_title")
             self._orphan_footer = True
             return
         self._footer_step = 2
         self._extend(record, token.line)
 
     def on_date(self, token: Token) -> None:
-        if not self.records and not self._run and self.page_date is None and self.header_seen:
+        if (
+            not self.records
+            and not self._run
+            and self.page_date is None
+            and self.header_seen
+            and token.readable is None  # a page date with bad bytes is not trusted
+        ):
             # The page's own date under the header (`Nov 11`), not a paper's.
             self.page_date = token.date
             self._label(token.line, BOILERPLATE)
@@ -254,7 +300,7 @@ class _Assembler:
         self.footer_seen = True
         record = self._footer_target()
         if record is None or record.date_text is not None:
-            self._reject(token, "footer_without_title")
+            self._reject_footer_line(token, "footer_without_title")
             self._close_footer()
             return
         assert token.date is not None
@@ -266,13 +312,30 @@ class _Assembler:
         self._close_footer()
 
     def on_text(self, token: Token) -> None:
-        if self._footer_step == 2 and is_date_like(token.text):
+        if self._footer_step == 2 and is_date_like(token.readable or token.text):
             # Where the footer's date belongs, something date-shaped that is no date.
             if self._orphan_footer or self._open is None:
-                self._reject(token, "footer_without_title")
+                self._reject_footer_line(token, "footer_without_title")
+            elif token.readable is not None:
+                self._extend(self._open, token.line)  # its record is rejected whole
             else:
                 self._reject(token, "invalid_date")
             self._close_footer()
+            return
+        if (
+            token.readable is not None
+            and not token.readable.strip()
+            and self._footer_step > 0
+            and self._open is not None
+            and not self._orphan_footer
+        ):
+            # Nothing but bad bytes where the footer's `·` or date belongs (a `·` whose two
+            # bytes were split): that line, garbled. Its record is rejected whole.
+            self._extend(self._open, token.line)
+            if self._footer_step == 1:
+                self._footer_step = 2
+            else:
+                self._close_footer()
             return
         if self._orphan_footer:
             self._close_footer()
@@ -364,7 +427,7 @@ def parse_lines(
         Kind.DATE: assembler.on_date,
         Kind.TEXT: assembler.on_text,
     }
-    for token in tokenize(lines):
+    for token in tokenize(lines, undecoded_bytes):
         handlers[token.kind](token)
     assembler.finish()
 
@@ -377,7 +440,6 @@ def parse_lines(
         rejects=assembler.rejects,
         total_lines=total,
         page_date_text=assembler.page_date.text if assembler.page_date else None,
-        warnings=assembler.warnings,
     )
     labels = assembler.labels
     if not ends_with_newline:
@@ -385,6 +447,12 @@ def parse_lines(
     if undecoded_bytes:
         _reject_undecodable_records(dump, labels, lines)
     _resolve_dates(dump, labels, captured_on, assembler.page_date, dump_years)
+    # Only titles still in a record: one rejected whole has its reject's warning instead.
+    dump.warnings = [
+        f"line {line}: title with no abstract"
+        for line in assembler.abstractless
+        if labels[line - 1] == RECORD
+    ]
     dump.rejects = sorted(
         (Reject(r.line_start, r.line_end, r.reason, _clip(r.text)) for r in dump.rejects),
         key=lambda r: r.line_start,
@@ -477,15 +545,18 @@ def _unrecognized(lines: list[str]) -> ParsedDump:
 
 
 def _reject_cut_off_abstract(dump: ParsedDump, labels: bytearray, lines: list[str]) -> None:
-    """An interrupted copy ends mid-abstract: keep the title, reject the partial abstract."""
+    """An interrupted copy ends mid-abstract: keep the title, reject the partial abstract.
+
+    Only when the abstract is the dump's last line: a record ending on a footer line (a
+    lone `·`) was not cut off in its abstract.
+    """
     if not dump.records:
         return
     last = dump.records[-1]
     if (
         last.abstract is None
         or last.line_end != len(lines)
-        or last.date_text is not None
-        or last.author_count is not None
+        or lines[-1] != last.abstract
         or last.abstract.endswith(_SENTENCE_END)
     ):
         return
@@ -498,15 +569,16 @@ def _reject_cut_off_abstract(dump: ParsedDump, labels: bytearray, lines: list[st
 def _reject_undecodable_records(dump: ParsedDump, labels: bytearray, lines: list[str]) -> None:
     """Records touching bytes that were not valid text are rejected whole: no guessing.
 
-    A line of such a record rejected already (its footer's absurd author count) becomes part
-    of the record's reject instead of staying a reject of its own: no line is in two rejects.
+    Any line of the record counts: its title, abstract or a footer line (the tokenizer keeps
+    a footer line with bad bytes in its record, `_read_past_undecoded`). A line of such a
+    record rejected already (its footer's absurd author count) becomes part of the record's
+    reject instead of staying a reject of its own: no line is in two rejects.
     """
     kept: list[RawRecord] = []
     spans: list[tuple[int, int]] = []
     for record in dump.records:
-        if has_undecoded_bytes(record.title) or (
-            record.abstract is not None and has_undecoded_bytes(record.abstract)
-        ):
+        span = lines[record.line_start - 1 : record.line_end]
+        if any(has_undecoded_bytes(line) for line in span):
             spans.append((record.line_start, record.line_end))
         else:
             kept.append(record)

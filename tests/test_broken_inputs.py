@@ -477,3 +477,192 @@ def test_a_record_rejected_for_undecodable_bytes_takes_in_its_footers_rejects():
         ("undecodable_text", 13, 19)
     ]
     assert result.record_count == 0
+
+
+# -- undecodable bytes in one line of a page --------------------------------------------
+# A UTF-8 dump with a few bad bytes keeps them as lone surrogates (etl/decode.py), and the
+# parser reads no value through them: a line holding them is classified by its other
+# characters, and a record any line of which holds them (title, abstract or footer) is
+# rejected whole (`etl.parse._reject_undecodable_records`).
+
+CHROME = (
+    b"new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\n"
+    b"byAK and the research community\n\nNov 11\n\n"
+)
+FOOTER = "  • 4 authors\n·\nApr 5, 2024\n".encode()
+PLANNING_ABSTRACT = (
+    b"We study how small models learn to plan over long horizons. Our method combines search "
+    b"with learned value functions and improves success rates on three benchmarks."
+)
+RETRIEVAL_PAPER = (
+    b"Retrieval Bench\n\nThis paper introduces a benchmark for multilingual retrieval with "
+    b"many languages. We evaluate twelve systems and find that dense retrievers still lag "
+    b"behind in low-resource settings.\n\n" + FOOTER
+)
+PLANNING_REJECTED = (
+    "broken.txt:13: undecodable text: "
+    "'Planning Models\\nWe study how small models learn to plan o...'"
+)
+
+
+def planning_then_retrieval(planning_footer: bytes = FOOTER, chrome: bytes = CHROME) -> bytes:
+    """Chrome on lines 1-12, Planning Models from line 13 (footer 17-19), Retrieval Bench."""
+    return (
+        chrome
+        + b"Planning Models\n\n"
+        + PLANNING_ABSTRACT
+        + b"\n\n"
+        + planning_footer
+        + b"\n"
+        + RETRIEVAL_PAPER
+    )
+
+
+def not_utf8_note(data: bytes) -> str:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"broken.txt: invalid UTF-8 at byte offset {exc.start}"
+    raise AssertionError("the fixture is valid UTF-8")
+
+
+def parse_broken(data: bytes) -> FileResult:
+    result = parse_file(data, "broken.txt", None)
+    lines = [n for r in result.rejects for n in range(r.line_start, r.line_end + 1)]
+    assert len(lines) == len(set(lines)) == result.rejected_lines  # no line in two rejects
+    return result
+
+
+@pytest.mark.parametrize(
+    ("planning_footer", "last_line"),
+    [
+        pytest.param(FOOTER.replace(b"authors", b"authors\xff\xfe"), 19, id="authors line"),
+        pytest.param(FOOTER.replace("·".encode(), "·".encode() + b"\xff\xfe"), 19, id="dot line"),
+        pytest.param(FOOTER.replace(b"2024", b"2024\xff\xfe"), 19, id="date line"),
+        # The `·` split by the bad bytes: a line of nothing but undecodable bytes.
+        pytest.param(FOOTER.replace("·".encode(), b"\xc2\xff\xfe\xb7"), 19, id="split dot"),
+        pytest.param(FOOTER.replace(b"Apr 5", b"Foo 12\xff\xfe"), 19, id="no date"),
+        # An absurd count read through bad bytes is not judged: the paper goes whole.
+        pytest.param("  • 0 authors".encode() + b"\xff\xfe\n", 17, id="0 authors"),
+    ],
+)
+def test_bad_bytes_in_a_footer_line_reject_its_paper_whole(planning_footer, last_line):
+    """Not a title with no abstract under a paper that keeps its abstract and loses its
+    footer (how a user audit found line 41 of seed 000 read)."""
+    data = planning_then_retrieval(planning_footer)
+    total = last_line + 8
+    check(
+        parse_broken(data),
+        Expected(
+            [RETRIEVAL],
+            [(13, last_line, "undecodable_text")],
+            [not_utf8_note(data), PLANNING_REJECTED],
+            totals=(total, 15, 5, last_line - 12),
+        ),
+    )
+
+
+def test_bad_bytes_in_a_footer_line_of_no_paper_reject_that_line_alone():
+    second_footer = "  • 3 authors\n·".encode() + b"\xff\xfe\nApr 6\n"
+    data = planning_then_retrieval(FOOTER + b"\n" + second_footer)
+    check(
+        parse_broken(data),
+        Expected(
+            [PLANNING, RETRIEVAL],
+            [
+                (21, 21, "footer_without_title"),
+                (22, 22, "undecodable_text"),
+                (23, 23, "footer_without_title"),
+            ],
+            [
+                not_utf8_note(data),
+                "broken.txt:21: footer without title: '  • 3 authors'",
+                "broken.txt:22: undecodable text: '·\ufffd\ufffd'",
+                "broken.txt:23: footer without title: 'Apr 6'",
+            ],
+            totals=(31, 18, 10, 3),
+        ),
+    )
+
+
+def test_bad_bytes_in_the_page_chrome_reject_that_line_and_the_page_date_is_still_read():
+    data = planning_then_retrieval(chrome=CHROME.replace(b"Subscribe", b"Subscribe\xff\xfe"))
+    result = parse_broken(data)
+    check(
+        result,
+        Expected(
+            [PLANNING, RETRIEVAL],
+            [(5, 5, "undecodable_text")],
+            [not_utf8_note(data), "broken.txt:5: undecodable text: 'Subscribe\ufffd\ufffd'"],
+            totals=(27, 16, 10, 1),
+        ),
+    )
+    assert result.captured_on == D(2025, 11, 11)  # the page date `Nov 11`, after 2024
+
+
+def test_a_page_date_with_bad_bytes_is_rejected_and_not_read():
+    data = planning_then_retrieval(chrome=CHROME.replace(b"Nov 11", b"Nov 11\xff\xfe"))
+    result = parse_broken(data)
+    check(
+        result,
+        Expected(
+            [PLANNING, RETRIEVAL],
+            [(11, 11, "undecodable_text")],
+            [not_utf8_note(data), "broken.txt:11: undecodable text: 'Nov 11\ufffd\ufffd'"],
+            totals=(27, 16, 10, 1),
+        ),
+    )
+    assert result.captured_on is None
+
+
+def test_a_title_with_bad_bytes_and_no_abstract_is_warned_about_once():
+    data = CHROME + b"Lonely \xff\xfe Title\n\n" + FOOTER + b"\n" + RETRIEVAL_PAPER
+    check(
+        parse_broken(data),
+        Expected(
+            [RETRIEVAL],
+            [(13, 17, "undecodable_text")],
+            [
+                not_utf8_note(data),
+                "broken.txt:13: undecodable text: "
+                "'Lonely \ufffd\ufffd Title\\n  • 4 authors\\n·\\nApr 5, 2024'",
+            ],
+            totals=(25, 15, 5, 5),
+        ),
+    )
+
+
+def test_the_audited_seed_with_bad_bytes_in_an_authors_line_loses_that_paper_only(tmp_path):
+    """The user audit: `\\xff\\xfe` at the end of line 41 of seed 000, HyPINO's authors line."""
+    lines = SEARCH_SEED.read_bytes().split(b"\n")
+    assert lines[40] == "  • 5 authors".encode()
+    lines[40] += b"\xff\xfe"
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "dump.txt").write_bytes(b"\n".join(lines))
+    outcome = build(raw, tmp_path / "out", validate=False)
+    assert [str(w) for w in outcome.warnings] == [
+        "dump.txt: invalid UTF-8 at byte offset 7107",
+        "dump.txt:37: undecodable text: "
+        "'HyPINO: Multi-Physics Neural Operators via HyperPINNs and...'",
+    ]
+    rejects = outcome.tables["rejects"]
+    assert rows(rejects, "dump.txt", "line_start", "line_end", "reason") == [
+        (37, 43, "undecodable_text")
+    ]
+    summary = outcome.summary
+    assert (summary.lines_total, summary.lines_rejected) == (367, 7)
+    assert summary.lines_accounted == summary.lines_total
+    titles = outcome.tables["papers"]["title"].to_pylist()
+    assert len(titles) == 44 and not [t for t in titles if t.startswith("HyPINO")]
+
+
+def test_a_copy_ending_on_a_footer_dot_keeps_the_abstract_above_it():
+    """Cut off after the `·` (no newline at the end): the abstract was not cut off, even
+    when it ends without a full stop (on a URL). It was once rejected as a truncated
+    abstract, the `·` line standing in for it."""
+    abstract = PLANNING_ABSTRACT.replace(b"benchmarks.", b"benchmarks: https://example.org")
+    data = CHROME + b"Planning Models\n\n" + abstract + "\n\n·".encode()
+    result = parse_broken(data)
+    check(result, Expected([("Planning Models", None, None)], [], [], totals=(17, 14, 3, 0)))
+    assert result.records["abstract"].to_list() == [abstract.decode()]
