@@ -1,10 +1,10 @@
 """The dataset card (the Hub README) and its chart, rendered from the tables.
 
 The prose is hand-written in templates/dataset_card.md.tmpl; everything that depends on the
-data (row counts, date range, size category, dumps, top link hosts, rejects, the chart) or
-on the schemas (column tables) is computed here on every build, so the card cannot go
-stale. Generated blocks are fenced by BEGIN/END GENERATED markers so that readers know
-not to edit them by hand.
+data (row counts, which tables are configs, date range, size category, dumps, top link
+hosts, rejects, the chart) or on the schemas (column tables) is computed here on every
+build, so the card cannot go stale. Generated blocks are fenced by BEGIN/END GENERATED
+markers so that readers know not to edit them by hand.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import io
 import os
 import re
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -28,8 +28,9 @@ TEMPLATE_PATH = Path(__file__).parent / "templates" / "dataset_card.md.tmpl"
 CARD_PATH = config.PROJECT_ROOT / "dataset_card.md"
 CHART_PATH = config.PROJECT_ROOT / "assets" / "papers_per_year.png"
 CHART_REF = CHART_PATH.relative_to(config.PROJECT_ROOT).as_posix()  # as the card links it
-# The five paper tables are the Hub configs; `rejects` is staged for audit only (see card).
-CONFIG_TABLES: tuple[str, ...] = ("papers", "authors", "dates", "links", "sources")
+# The five paper tables are the Hub configs, those with rows (see `config_tables`); `rejects`
+# is staged for audit only (see card).
+PAPER_TABLES: tuple[str, ...] = ("papers", "authors", "dates", "links", "sources")
 DEFAULT_CONFIG = "papers"
 REPO_ID_PLACEHOLDER = "OWNER/NAME"
 TOP_HOSTS = 10
@@ -49,6 +50,18 @@ _SIZE_CATEGORIES = tuple(
         (12, "100B<n<1T"),
     )
 )
+
+
+def config_tables(row_counts: Mapping[str, int]) -> tuple[str, ...]:
+    """The paper tables that are Hub configs: those with rows, in `PAPER_TABLES` order.
+
+    `datasets` (5.2) cannot load a Parquet table without rows: one empty row group fails
+    with `BatchSize must be greater than 0`, no row group with `Instruction "train"
+    corresponds to no data` (upstream: huggingface/datasets PR #8401, open). An empty
+    table is still staged in `data/<table>/`; only its config is left out. `papers` always
+    has rows (validation requires them), so the default config is always there.
+    """
+    return tuple(table for table in PAPER_TABLES if row_counts[table] > 0)
 
 
 def staged_file(table: str) -> str:
@@ -118,14 +131,18 @@ def papers_per_year(con: duckdb.DuckDBPyConnection) -> list[tuple[int, int]]:
     return [(year, counts.get(year, 0)) for year in range(min(counts), max(counts) + 1)]
 
 
-def _overview(con: duckdb.DuckDBPyConnection) -> str:
+def _config_cell(table: str, configs: Sequence[str]) -> str:
+    """The overview's `config` column: a config, an empty paper table, or audit only."""
+    if table in configs:
+        return "yes"
+    return "no (empty)" if table in PAPER_TABLES else "no (audit)"
+
+
+def _overview(
+    con: duckdb.DuckDBPyConnection, row_counts: Mapping[str, int], configs: Sequence[str]
+) -> str:
     counts = [
-        (
-            f"`{t.name}`",
-            "yes" if t.name in CONFIG_TABLES else "no (audit)",
-            t.doc,
-            _scalar(con, f"SELECT count(*) FROM {t.name}"),
-        )
+        (f"`{t.name}`", _config_cell(t.name, configs), t.doc, row_counts[t.name])
         for t in schemas.TABLES
     ]
     table = _md_table(("table", "config", "contents", "rows"), counts, numeric=1)
@@ -254,16 +271,29 @@ def _hub_views(repo_id: str) -> str:
     return _generated("hub_views", body)
 
 
-def _configs_yaml() -> str:
+def _configs_yaml(tables: Sequence[str]) -> str:
     configs = [
         {
             "config_name": t,
             **({"default": True} if t == DEFAULT_CONFIG else {}),
             "data_files": [{"split": "train", "path": staged_glob(t)}],
         }
-        for t in CONFIG_TABLES
+        for t in tables
     ]
     return yaml.safe_dump({"configs": configs}, sort_keys=False).rstrip()
+
+
+def _configs(configs: Sequence[str]) -> str:
+    """One sentence on which paper tables are configs in this build, naming any left out."""
+    empty = [f"`{t}`" for t in PAPER_TABLES if t not in configs]
+    if not empty:
+        body = "In this build every paper table has rows, so each is a config."
+    elif len(empty) == 1:
+        body = f"In this build {empty[0]} has no rows, so it is not a config."
+    else:
+        names = f"{', '.join(empty[:-1])} and {empty[-1]}"
+        body = f"In this build {names} have no rows, so they are not configs."
+    return _generated("configs", body)
 
 
 def render_card(
@@ -279,12 +309,16 @@ def render_card(
     """
     con = query.connect(data_dir)
     try:
-        papers = int(_scalar(con, "SELECT count(*) FROM papers"))
+        row_counts = {
+            t.name: int(_scalar(con, f"SELECT count(*) FROM {t.name}")) for t in schemas.TABLES
+        }
+        configs = config_tables(row_counts)
         values = {
-            "size_category": size_category(papers),
-            "configs_yaml": _configs_yaml(),
+            "size_category": size_category(row_counts["papers"]),
+            "configs_yaml": _configs_yaml(configs),
+            "configs": _configs(configs),
             "repo_id": repo_id or REPO_ID_PLACEHOLDER,
-            "overview": _overview(con),
+            "overview": _overview(con, row_counts, configs),
             "chart": _chart(con, chart_ref),
             "top_hosts": _top_hosts(con),
             "dumps": _dumps(con),

@@ -8,8 +8,9 @@ Staged layout (the dataset repository's root):
 
     README.md                      the dataset card, rendered from the tables
     assets/papers_per_year.png     the card's chart
-    data/<table>/<table>.parquet   all six tables; the card's configs list the five paper
-                                   tables, `rejects` is there for audit only
+    data/<table>/<table>.parquet   all six tables, empty or not; the card's configs list the
+                                   paper tables that have rows (`card.config_tables`),
+                                   `rejects` is there for audit only
 """
 
 from __future__ import annotations

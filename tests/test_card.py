@@ -69,7 +69,13 @@ def test_huggingface_hub_reads_the_card_metadata(rendered: str) -> None:
 
     data = DatasetCard(rendered).data
     assert (data.license, data.size_categories) == ("cc-by-4.0", front_matter(rendered)["size_categories"])
-    assert [c["config_name"] for c in data.configs] == list(card.CONFIG_TABLES)
+    assert [c["config_name"] for c in data.configs] == list(card.PAPER_TABLES)
+
+
+def test_only_the_paper_tables_with_rows_are_configs() -> None:
+    counts = {"papers": 3, "authors": 0, "dates": 0, "links": 1, "sources": 3, "rejects": 2}
+    assert card.config_tables(counts) == ("papers", "links", "sources")
+    assert card.config_tables(counts | {"authors": 1, "dates": 1}) == card.PAPER_TABLES
 
 
 def test_every_column_of_every_table_is_documented(rendered: str) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,7 +16,8 @@ import pytest
 from huggingface_hub import constants
 from huggingface_hub.errors import HTTPError
 
-from etl import card, config, publish, query, schemas
+from etl import build, card, config, publish, query, schemas
+from tests.conftest import COMPACT_SEED
 
 DATA = config.PROCESSED_DIR
 REAL_VALIDATE_DATA = publish.validate_data
@@ -33,6 +35,26 @@ def files_under(folder: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def staged(tmp_path_factory: pytest.TempPathFactory) -> publish.StagedDataset:
     return publish.stage_dataset(DATA, tmp_path_factory.mktemp("hub") / "stage")
+
+
+@pytest.fixture(scope="module")
+def staged_without_footers(tmp_path_factory: pytest.TempPathFactory) -> publish.StagedDataset:
+    """The compact seed alone, built and staged: it has no footers, so `authors` and `dates`
+    have no rows."""
+    base = tmp_path_factory.mktemp("compact")
+    (base / "raw").mkdir()
+    shutil.copy(COMPACT_SEED, base / "raw" / COMPACT_SEED.name)
+    outcome = build(base / "raw", base / "out", validate=False)
+    assert outcome.exit_code == 0, outcome.message
+    return publish.stage_dataset(base / "out", base / "stage")
+
+
+def card_configs(stage: Path) -> list[str]:
+    """The config names in the staged card's YAML, as the Hub reads them."""
+    from huggingface_hub import DatasetCard
+
+    card_data = DatasetCard((stage / publish.README_NAME).read_text(encoding="utf-8")).data
+    return [c["config_name"] for c in card_data.configs]
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +89,7 @@ def test_stage_holds_exactly_the_hub_layout(staged: publish.StagedDataset) -> No
     assert not [p for p in staged.path.parent.iterdir() if p.name.startswith(".")]
 
 
-@pytest.mark.parametrize("config_name", [None, *card.CONFIG_TABLES])
+@pytest.mark.parametrize("config_name", [None, *card.PAPER_TABLES])
 def test_every_config_loads_offline_with_the_exact_rows_and_types(
     staged: publish.StagedDataset, load: Any, config_name: str | None
 ) -> None:
@@ -88,8 +110,55 @@ def test_only_the_paper_tables_are_configs(staged: publish.StagedDataset, load: 
     import datasets
 
     names = datasets.get_dataset_config_names(str(staged.path))
-    assert sorted(names) == sorted(card.CONFIG_TABLES)
+    assert sorted(names) == sorted(card.PAPER_TABLES)
     assert "rejects" not in names
+
+
+def test_empty_tables_are_staged_but_every_config_of_the_card_loads(
+    staged_without_footers: publish.StagedDataset, load: Any
+) -> None:
+    import datasets
+
+    stage = staged_without_footers.path
+    assert staged_without_footers.row_counts["authors"] == 0
+    assert staged_without_footers.row_counts["dates"] == 0
+    assert files_under(stage) == LAYOUT  # the empty tables' files are staged all the same
+    configs = card_configs(stage)
+    assert configs == ["papers", "links", "sources"]
+    assert sorted(datasets.get_dataset_config_names(str(stage))) == sorted(configs)
+    for name in configs:
+        expected = pq.read_table(stage / card.staged_file(name)).to_pylist()
+        assert load(stage, name).to_list() == expected
+    assert len(load(stage)) == staged_without_footers.row_counts["papers"]  # the default
+
+
+def test_the_card_says_which_empty_tables_are_no_configs_and_why(
+    staged_without_footers: publish.StagedDataset,
+) -> None:
+    readme = (staged_without_footers.path / publish.README_NAME).read_text(encoding="utf-8")
+    for table in ("authors", "dates"):
+        assert f"| `{table}` | no (empty) |" in readme
+    assert "| `rejects` | no (audit) |" in readme
+    prose = " ".join(readme.split())  # as rendered: line breaks are spaces
+    assert "In this build `authors` and `dates` have no rows, so they are not configs." in prose
+    assert "`datasets` cannot load a Parquet table without rows" in prose
+    assert 'load_dataset("parquet", data_files=...)` works only when it has rows' in prose
+
+
+@pytest.mark.usefixtures("load")  # offline, with the caches in a temporary folder
+def test_datasets_still_cannot_load_a_table_without_rows(
+    staged_without_footers: publish.StagedDataset, tmp_path: Path
+) -> None:
+    """Why empty tables are no configs: should `datasets` learn to load them (upstream
+    huggingface/datasets PR #8401), this fails, and `card.config_tables` can list them all."""
+    import datasets
+
+    empty = staged_without_footers.path / card.staged_file("authors")
+    with pytest.raises((datasets.exceptions.DatasetGenerationError, ValueError)):
+        datasets.load_dataset(
+            "parquet", data_files=str(empty), split="train", cache_dir=str(tmp_path)
+        )
+    assert duckdb.sql(f"SELECT count(*) FROM '{empty.as_posix()}'").fetchall() == [(0,)]
 
 
 def test_card_examples_run_on_the_staged_layout(staged: publish.StagedDataset) -> None:
