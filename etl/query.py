@@ -3,6 +3,15 @@
 The views live in one plain SQL file so that the DuckDB CLI (run from the repository root)
 and this module see exactly the same schema; here the file's relative table paths are
 pointed at whichever data folder was asked for.
+
+Queries are read-only, in two layers, because DuckDB has no read-only file access: its
+`enable_external_access` and `allowed_directories` grant reading and writing alike, and
+reading any file (`read_parquet('elsewhere.parquet')`) is meant to work. So:
+- `run_query` runs only statements that DuckDB's own parser types as reads, and refuses the
+  rest (COPY ... TO, EXPORT DATABASE, ATTACH, INSTALL, SET, CALL, CREATE, ...) before any runs;
+- `connect` locks the connection's configuration, which no statement can undo, so that the
+  table functions that change settings from inside a SELECT cannot (`FROM enable_logging(
+  storage = 'file', ...)` would write log files), and it never installs an extension on demand.
 """
 
 from __future__ import annotations
@@ -33,6 +42,10 @@ class QueryError(Exception):
     """A user-facing, one-line error (bad SQL, missing tables)."""
 
 
+class ReadOnlyError(QueryError):
+    """A statement refused because it could write files or change the connection's state."""
+
+
 def views_sql(table_path: Callable[[str], str]) -> str:
     """sql/views.sql with each `'data/processed/<table>.parquet'` replaced by `table_path(table)`.
 
@@ -53,13 +66,20 @@ def local_views_sql(data_dir: Path) -> str:
 
 
 def connect(data_dir: Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with the views over the tables in `data_dir`."""
+    """An in-memory DuckDB connection with the views over the tables in `data_dir`.
+
+    Its configuration is locked: no SET, RESET or setting-changing function can alter it.
+    """
     missing = [t.file_name for t in schemas.TABLES if not (data_dir / t.file_name).is_file()]
     if missing:
         raise QueryError(
             f"{data_dir} lacks {', '.join(missing)}; build the tables first (make data)"
         )
-    con = duckdb.connect(":memory:")
+    # Settings are fixed for the connection's life (see the module docstring); installing an
+    # extension writes to ~/.duckdb, so a query needing one not yet installed fails instead.
+    con = duckdb.connect(
+        ":memory:", config={"autoinstall_known_extensions": False, "lock_configuration": True}
+    )
     try:
         con.execute(local_views_sql(data_dir))
     except duckdb.Error as error:
@@ -73,12 +93,100 @@ def _one_line(error: Exception) -> str:
     return lines[0] if lines else type(error).__name__
 
 
-def run_query(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table | None:
-    """Run `sql` (one or more statements); the last statement's rows, None if it has none."""
-    if not sql.strip():
-        raise QueryError("empty SQL")
+def _words(text: str) -> list[tuple[int, str]]:
+    """The tokens of `text` as DuckDB reads them, comments left out: (byte offset, upper text)."""
+    raw = text.encode()
+    tokens = duckdb.tokenize(text)
+    ends = [start for start, _ in tokens[1:]] + [len(raw)]
+    return [
+        (start, raw[start:end].decode().strip().upper())
+        for (start, kind), end in zip(tokens, ends, strict=True)
+        if kind != duckdb.token_type.comment
+    ]
+
+
+# Where a refused statement starts like a read (WITH ... INSERT), its type names it instead.
+_READ_OPENINGS = frozenset({"SELECT", "WITH", "FROM", "VALUES", "TABLE", "("})
+
+
+def refusal(statement: duckdb.Statement) -> str | None:
+    """Why `statement` may not run ("COPY statements are refused"); None when it only reads.
+
+    DuckDB's parser gives DESCRIBE, SUMMARIZE, SHOW, VALUES, WITH and FROM-first queries the
+    SELECT type. Every other type can write a file or change the connection's state, except
+    EXPLAIN, which is judged by the statement it explains (EXPLAIN ANALYZE runs it).
+    """
+    words = _words(statement.query)
+    opening = words[0][1] if words else ""
     try:
-        relation = con.sql(sql)
+        kind = statement.type
+    except ValueError:  # a type the Python enum lacks (UPDATE EXTENSIONS in duckdb 2.0)
+        return f"{opening} statements are refused"
+    if kind == duckdb.StatementType.SELECT:
+        return None
+    if kind == duckdb.StatementType.EXPLAIN:
+        return _explain_refusal(statement.query, words)
+    if kind == duckdb.StatementType.MULTI:
+        # DuckDB splits a statement holding a PIVOT with no IN list into several (the first
+        # creates an enum type) whose types are hidden; one that is a PIVOT itself only reads.
+        if opening in ("PIVOT", "UNPIVOT"):
+            return None
+        if opening in _READ_OPENINGS:
+            return "a PIVOT without an IN list is refused inside another statement"
+    name = kind.name.replace("_", " ") if opening in _READ_OPENINGS else opening
+    return f"{name} statements are refused"
+
+
+def _explain_refusal(text: str, words: list[tuple[int, str]]) -> str | None:
+    """The refusal of the statement an EXPLAIN explains, None if that statement only reads.
+
+    `EXPLAIN stmt`, `EXPLAIN ANALYZE stmt`, `EXPLAIN (options) stmt` and `EXPLAIN (stmt)` are
+    all DuckDB syntax; every reading of the text after EXPLAIN that parses as one statement
+    must be allowed, so that a misreading can only refuse a read, never let a write through.
+    """
+    raw = text.encode()
+    rest = words[1:]
+    starts = [start for start, _ in rest[:1]]
+    if len(rest) > 1 and rest[0][1] in ("ANALYZE", "ANALYSE"):
+        starts.append(rest[1][0])
+    if rest and rest[0][1] == "(":
+        depth = 0
+        for i, (_, word) in enumerate(rest):
+            depth += (word == "(") - (word == ")")
+            if depth == 0:
+                starts += [start for start, _ in rest[i + 1 : i + 2]]
+                break
+    explained: list[duckdb.Statement] = []
+    for start in starts:
+        try:
+            statements = duckdb.extract_statements(raw[start:].decode())
+        except duckdb.Error:
+            continue
+        if len(statements) == 1:
+            explained.append(statements[0])
+    if not explained:
+        return "EXPLAIN statements are refused when what they explain is unclear"
+    return next((r for r in map(refusal, explained) if r is not None), None)
+
+
+def run_query(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table | None:
+    """Run `sql` (one or more statements); the last statement's rows, None if it has none.
+
+    Raises ReadOnlyError, before any statement runs, if one of them is refused (`refusal`).
+    """
+    try:
+        statements = duckdb.extract_statements(sql)
+        if not statements:
+            raise QueryError("empty SQL")
+        for statement in statements:
+            reason = refusal(statement)
+            if reason is not None:
+                raise ReadOnlyError(f"query is read-only: {reason}")
+        # The very statements checked above are the ones that run.
+        *before, last = statements
+        for statement in before:
+            con.execute(statement).complete()
+        relation = con.sql(last)
         return None if relation is None else relation.to_arrow_table()
     except duckdb.Error as error:
         raise QueryError(_one_line(error)) from error
@@ -137,7 +245,8 @@ def write_result(table: pa.Table, output_format: str, out: TextIO) -> None:
 
 
 def run_query_command(sql: str, *, data: Path, output_format: str) -> int:
-    """CLI entry: 0 on success, 2 on bad SQL or missing tables, with a one-line message."""
+    """CLI entry: 0 on success; 2, with a one-line message, on bad SQL, missing tables or a
+    refused statement (queries are read-only)."""
     try:
         result = run_query(connect(data), sql)
     except QueryError as error:

@@ -65,11 +65,21 @@ def test_views_sql_runs_unchanged_from_the_repository_root(
     ]
 
 
-def test_views_point_at_any_folder_even_with_a_quote_in_its_name(tmp_path: Path) -> None:
-    odd = tmp_path / "it's data"
-    odd.mkdir()
+def copy_of_the_tables(folder: Path) -> Path:
+    folder.mkdir()
     for spec in schemas.TABLES:
-        (odd / spec.file_name).write_bytes((DATA / spec.file_name).read_bytes())
+        (folder / spec.file_name).write_bytes((DATA / spec.file_name).read_bytes())
+    return folder
+
+
+def every_file(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+    }
+
+
+def test_views_point_at_any_folder_even_with_a_quote_in_its_name(tmp_path: Path) -> None:
+    odd = copy_of_the_tables(tmp_path / "it's data")
     assert query.run_query(query.connect(odd), "SELECT count(*) AS n FROM sources").to_pylist() == [
         {"n": pq.read_metadata(DATA / "sources.parquet").num_rows}
     ]
@@ -108,6 +118,7 @@ def test_table_output_shows_data_verbatim_not_as_markup(capsys: pytest.CaptureFi
         ("SELECT no_such_column FROM papers", "Binder Error"),
         ("SELECT * FROM no_such_table", "Catalog Error"),
         ("   ", "empty SQL"),
+        ("/* only a comment */ ;", "empty SQL"),
     ],
 )
 def test_bad_sql_is_one_clear_line_and_exit_code_2(
@@ -135,3 +146,87 @@ def test_cli_query_exit_codes() -> None:
     bad = runner.invoke(app, ["query", "SELECT FROM WHERE"])
     assert bad.exit_code == 2
     assert bad.exception is None or isinstance(bad.exception, SystemExit)
+
+
+@pytest.mark.parametrize(
+    ("sql", "refused"),
+    [
+        ("COPY (SELECT 1 AS x) TO '{data}/papers.parquet' (FORMAT parquet)", "COPY"),
+        ("EXPORT DATABASE '{data}/export'", "EXPORT"),
+        ("ATTACH '{data}/papers.duckdb' AS w", "ATTACH"),
+        ("SELECT 1; COPY (SELECT 1 AS x) TO '{data}/papers.parquet' (FORMAT parquet)", "COPY"),
+        ("EXPLAIN ANALYZE COPY (SELECT 1 AS x) TO '{data}/papers.parquet'", "COPY"),
+        ("COPY (PIVOT dates ON year_source) TO '{data}/dates.parquet'", "COPY"),
+        ("INSTALL httpfs FROM '{data}/repository'", "INSTALL"),
+        ("SET lock_configuration = false", "SET"),
+    ],
+)
+def test_statements_that_could_write_are_refused_and_leave_the_tables_untouched(
+    sql: str, refused: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = copy_of_the_tables(tmp_path / "data")
+    before = every_file(data)
+    assert query.run_query_command(sql.format(data=data), data=data, output_format="csv") == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == f"error: query is read-only: {refused} statements are refused\n"
+    assert every_file(data) == before
+
+
+def test_settings_cannot_change_even_from_inside_a_select(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """enable_logging is a SELECT-able table function; file logging would write into the folder."""
+    data = copy_of_the_tables(tmp_path / "data")
+    before = every_file(data)
+    sql = f"FROM enable_logging(storage = 'file', storage_path = '{data}/logs')"
+    assert query.run_query_command(sql, data=data, output_format="csv") == 2
+    err = capsys.readouterr().err
+    assert "the configuration has been locked" in err and err.count("\n") == 1
+    assert every_file(data) == before
+
+
+def test_the_connection_configuration_is_locked() -> None:
+    con = query.connect(DATA)
+    with pytest.raises(duckdb.Error, match="locked"):
+        con.execute("SET lock_configuration = false")
+    assert con.sql("SELECT current_setting('autoinstall_known_extensions')").fetchall() == [
+        (False,)
+    ]
+
+
+def test_cli_refuses_to_overwrite_a_table_and_the_next_query_still_works(tmp_path: Path) -> None:
+    data = copy_of_the_tables(tmp_path / "data")
+    runner = CliRunner()
+    copy = f"COPY (SELECT 1 AS x) TO '{data}/papers.parquet' (FORMAT parquet)"
+    refused = runner.invoke(app, ["query", copy, "--data", str(data)])
+    assert refused.exit_code == 2
+    assert refused.exception is None or isinstance(refused.exception, SystemExit)
+    count = ["query", "SELECT count(*) AS n FROM papers", "--data", str(data), "--format", "json"]
+    after = runner.invoke(app, count)
+    assert after.exit_code == 0, after.output
+    assert json.loads(after.stdout) == [{"n": pq.read_metadata(DATA / "papers.parquet").num_rows}]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "WITH n AS (SELECT count(*) AS papers FROM papers) SELECT papers FROM n",
+        "FROM sources LIMIT 1",
+        "VALUES (1, 'a')",
+        "DESCRIBE papers_full",
+        "SUMMARIZE dates",
+        "SHOW TABLES",
+        "EXPLAIN SELECT * FROM papers_full",
+        "EXPLAIN ANALYZE SELECT count(*) FROM links",
+        "EXPLAIN (SELECT 1)",
+        "PIVOT dates ON year_source USING count(*)",
+        "SELECT count(*) AS n FROM read_parquet('{data}/papers.parquet')",
+        "SELECT 1; SELECT 2 AS two",
+    ],
+)
+def test_reads_still_run(sql: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert query.run_query_command(sql.format(data=DATA), data=DATA, output_format="csv") == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert len(list(csv.reader(io.StringIO(captured.out)))) >= 2  # a header and a row
