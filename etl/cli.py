@@ -48,7 +48,9 @@ def build(
     validate: Annotated[
         bool, typer.Option(help="Validate with Great Expectations before replacing the tables.")
     ] = True,
-    jobs: Annotated[int, typer.Option(help="Worker processes for parsing (0 = one per core).")] = 0,
+    jobs: Annotated[
+        int, typer.Option(min=0, help="Worker processes for parsing (0 = one per core).")
+    ] = 0,
     cache: Annotated[
         bool,
         typer.Option(
@@ -120,7 +122,7 @@ def query(
         OutputFormat, typer.Option("--format", help="Output format.")
     ] = OutputFormat.table,
 ) -> None:
-    """Run SQL against the tables with DuckDB."""
+    """Run read-only SQL against the tables with DuckDB."""
     from etl.query import run_query_command
     from etl.write import recover_for_reading
 

@@ -15,7 +15,7 @@ import gc
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,7 +28,15 @@ from etl.assemble import PapersTable, assemble_tables
 from etl.dumps import Warning_
 from etl.store import RecordStore, prune
 from etl.workers import parse_all
-from etl.write import OutputError, new_staging_dir, output_lock, recover, swap_in, write_tables
+from etl.write import (
+    OutputError,
+    check_replaceable,
+    new_staging_dir,
+    output_lock,
+    recover,
+    swap_in,
+    write_tables,
+)
 
 
 class BuildError(Exception):
@@ -77,7 +85,8 @@ def list_dumps(raw_dir: Path) -> list[Path]:
     them is reported (see `etl.workers._stored_or_read`) rather than silent.
     """
     if not raw_dir.is_dir():
-        raise BuildError(f"raw folder {raw_dir} does not exist")
+        problem = "is not a folder" if raw_dir.exists() else "does not exist"
+        raise BuildError(f"raw folder {raw_dir} {problem}")
     return sorted(
         (
             p
@@ -88,8 +97,14 @@ def list_dumps(raw_dir: Path) -> list[Path]:
     )
 
 
-def read_manifest(raw_dir: Path) -> tuple[dict[str, dt.date], list[Warning_]]:
-    """Capture dates from manifest.csv (optional); bad rows are warnings, not failures."""
+def read_manifest(
+    raw_dir: Path, dump_names: Collection[str]
+) -> tuple[dict[str, dt.date], list[Warning_]]:
+    """Capture dates from manifest.csv (optional); bad rows are warnings, not failures.
+
+    A row naming no dump of the folder, or a dump named twice, is a warning too: either is
+    most likely a typo that would quietly leave a dump's dates without their capture year.
+    """
     path = raw_dir / config.MANIFEST_NAME
     dates: dict[str, dt.date] = {}
     warnings: list[Warning_] = []
@@ -104,9 +119,21 @@ def read_manifest(raw_dir: Path) -> tuple[dict[str, dt.date], list[Warning_]]:
         return dates, [
             Warning_(path.name, 1, "manifest needs the columns file,captured_on,source_url")
         ]
+    first_row: dict[str, int] = {}
     for line, row in enumerate(reader, start=2):
         name, value = (row.get("file") or "").strip(), (row.get("captured_on") or "").strip()
-        if not name or not value:
+        if not name:
+            continue
+        if name in first_row:
+            message = f"{name} is listed again (first on line {first_row[name]}); row ignored"
+            warnings.append(Warning_(path.name, line, message))
+            continue
+        first_row[name] = line
+        if name not in dump_names:
+            message = f"{name} is not a dump in {raw_dir}; row ignored"
+            warnings.append(Warning_(path.name, line, message))
+            continue
+        if not value:
             continue
         try:
             dates[name] = dt.date.fromisoformat(value)
@@ -178,16 +205,22 @@ def build(
     summary = BuildSummary()
     timer = _StageTimer(summary)
     paths = list_dumps(raw_dir)
-    captured, warnings = read_manifest(raw_dir)
-    if not paths:
-        message = f"no dumps (*{config.DUMP_SUFFIX}) here; the tables are empty"
-        warnings.append(Warning_(str(raw_dir), 0, message))
+    captured, warnings = read_manifest(raw_dir, {path.name for path in paths})
     outcome = BuildOutcome(tables=TableFolder(None), summary=summary, warnings=warnings)
+    if not paths:
+        # Most likely a mistyped --raw: replacing the tables with empty ones would lose them.
+        outcome.exit_code = 2
+        outcome.message = (
+            f"no dumps (*{config.DUMP_SUFFIX}) in {raw_dir}; nothing was built and "
+            f"{out_dir} is unchanged"
+        )
+        return outcome
     with contextlib.ExitStack() as cleanup:
         try:
             # Held for the whole build, so that a second build on the same output fails at
             # once instead of after parsing everything.
             cleanup.enter_context(output_lock(out_dir))
+            check_replaceable(out_dir, [spec.file_name for spec in schemas.TABLES])
             store_dir = cache_dir or Path(cleanup.enter_context(tempfile.TemporaryDirectory()))
             entries, summary.files_from_cache = parse_all(paths, captured, jobs, store_dir, on_file)
             if cache_dir is not None:
@@ -214,6 +247,8 @@ def build(
         except OutputError as exc:
             outcome.exit_code, outcome.message = 3, str(exc)
             return outcome
+        # Gone once swapped in or kept; left only by an exception (a Ctrl-C) on the way.
+        cleanup.callback(shutil.rmtree, staging, ignore_errors=True)
         background = cleanup.enter_context(ThreadPoolExecutor(max_workers=1))
         tables, summary.duplicates_merged = assemble_tables(entries, store, timer, background)
         summary.files = len(paths)

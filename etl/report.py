@@ -18,7 +18,7 @@ SUMMARY_JSON_ENV = "PAPERS_ETL_SUMMARY_JSON"
 MAX_WARNINGS_SHOWN = 50
 
 
-def summary_table(summary: BuildSummary) -> Table:
+def summary_table(summary: BuildSummary, *, validate_asked: bool = True) -> Table:
     table = Table(title="papers-etl build", show_header=False, title_justify="left")
     table.add_column("what")
     table.add_column("count", justify="right")
@@ -39,7 +39,9 @@ def summary_table(summary: BuildSummary) -> Table:
         ("warnings", f"{summary.warnings:,}"),
         (
             "validation",
-            {True: "passed", False: "FAILED", None: "skipped (--no-validate)"}[summary.validated],
+            {True: "passed", False: "FAILED"}.get(
+                summary.validated, "not reached" if validate_asked else "skipped (--no-validate)"
+            ),
         ),
         ("seconds", " ".join(f"{k} {v:.2f}" for k, v in summary.stage_seconds.items())),
     ]
@@ -53,7 +55,7 @@ def run_build(raw: Path, out: Path, *, strict: bool, validate: bool, jobs: int, 
     console = Console(stderr=True, soft_wrap=True)
     try:
         file_count = len(list_dumps(raw))
-    except BuildError as exc:
+    except BuildError as exc:  # no such folder
         console.print(f"[red]error:[/] {exc}")
         return 2
     cache_dir = config.CACHE_DIR if cache else None
@@ -68,17 +70,23 @@ def run_build(raw: Path, out: Path, *, strict: bool, validate: bool, jobs: int, 
         transient=True,
     ) as progress:
         task = progress.add_task("parse", total=file_count)
-        outcome = build(
-            raw,
-            out,
-            validate=validate,
-            strict=strict,
-            jobs=jobs,
-            cache_dir=cache_dir,
-            on_file=lambda: progress.advance(task),
-        )
+        try:
+            outcome = build(
+                raw,
+                out,
+                validate=validate,
+                strict=strict,
+                jobs=jobs,
+                cache_dir=cache_dir,
+                on_file=lambda: progress.advance(task),
+            )
+        except KeyboardInterrupt:
+            progress.stop()
+            console.print(f"[red]interrupted:[/] {out} keeps its last complete tables")
+            return 130
     _print_warnings(console, outcome)
-    console.print(summary_table(outcome.summary))
+    if outcome.summary.stage_seconds:  # else it stopped before parsing: nothing to sum up
+        console.print(summary_table(outcome.summary, validate_asked=validate))
     _write_summary_json(outcome)
     if outcome.exit_code:
         console.print(f"[red]error:[/] {outcome.message}")

@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -628,10 +629,17 @@ def print_report(report: ValidationReport) -> None:
 
 
 def run_validate_command(data: Path, report_dir: Path | None = None) -> int:
-    """`papers-etl validate`: 0 when every suite passes, 1 when any fails, 2 on a broken suite.
+    """`papers-etl validate`: 0 when every suite passes, 1 when any fails, 2 on a broken suite
+    or no tables folder at all (a folder lacking some tables fails their schema rules).
 
     The report goes to report_dir, else $PAPERS_ETL_VALIDATION_DIR, else build/validation/.
     """
+    if not data.is_dir():
+        print(
+            f"error: {data} is not a folder of tables; build them first (make data)",
+            file=sys.stderr,
+        )
+        return 2
     if report_dir is None:
         report_dir = Path(os.environ.get(REPORT_DIR_ENV) or config.VALIDATION_DIR)
     try:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from multiprocessing import forkserver
 from pathlib import Path
 from typing import TypeVar
 
@@ -33,6 +34,7 @@ from etl.dumps import (
     parse_files,
     size_batches,
 )
+from etl.interrupts import sigint_deferred
 from etl.records import Reject
 from etl.store import entry_stem, load_meta, save_meta, save_pack
 from etl.write import OutputError, pause_point
@@ -235,9 +237,22 @@ def _parse_tasks(
                 _worker_environment(),
                 ProcessPoolExecutor(max_workers=workers, mp_context=context) as executor,
             ):
-                for outcome in itertools.chain.from_iterable(executor.map(_parse_paths, batches)):
-                    yield outcome
-                    done += 1
+                # The fork server and the workers start with Ctrl-C blocked, and keep it so:
+                # it reaches the whole process group, and this process alone answers it, by
+                # stopping the workers after the batch in hand (below). Caught by the server
+                # during its preload imports, or by a worker starting up, it printed their
+                # tracebacks.
+                with sigint_deferred():
+                    forkserver.ensure_running()
+                    results = executor.map(_parse_paths, batches)  # starts the workers
+                try:
+                    for outcome in itertools.chain.from_iterable(results):
+                        yield outcome
+                        done += 1
+                except BaseException:  # a Ctrl-C, or the caller giving up on the rest
+                    # The workers finish the batch in hand, and no other: about a second.
+                    executor.shutdown(wait=True, cancel_futures=True)
+                    raise
                 return
         except BrokenProcessPool:
             # The fork server imports the caller's main module; a script without an

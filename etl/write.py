@@ -14,7 +14,7 @@ import fcntl
 import os
 import shutil
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from etl import config
+from etl.interrupts import sigint_deferred
 from etl.schemas import TableSpec
 
 _TMP_MARK = ".tmp-"
@@ -135,6 +136,29 @@ def output_lock(out_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def check_replaceable(out_dir: Path, table_files: Iterable[str]) -> None:
+    """Refuse an output folder that holds more than tables.
+
+    The swap replaces the whole folder, so whatever else it holds (a raw folder given as
+    --out by mistake, notes, a home folder) would be deleted with the old tables.
+    """
+    if not out_dir.exists() and not out_dir.is_symlink():
+        return
+    if not out_dir.is_dir():
+        raise OutputError(f"--out {out_dir} is a file, not a folder; nothing was changed")
+    try:
+        others = sorted(entry.name for entry in out_dir.iterdir() if entry.name not in table_files)
+    except OSError as exc:
+        raise OutputError(f"cannot read {out_dir}: {exc.strerror}") from exc
+    if others:
+        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        raise OutputError(
+            f"refusing to replace {out_dir}: it holds {shown}, which a build does not write "
+            "and replacing the folder would delete; give --out a new or empty folder, or one "
+            "that holds only tables"
+        )
+
+
 def new_staging_dir(out_dir: Path) -> Path:
     staging = out_dir.parent / f".{out_dir.name}{_TMP_MARK}{os.getpid()}"
     try:
@@ -206,17 +230,24 @@ def write_tables(
 
 
 def swap_in(staging: Path, out_dir: Path) -> None:
-    """Replace out_dir by staging with two renames (see module docstring)."""
+    """Replace out_dir by staging with two renames (see module docstring), if out_dir holds
+    nothing but tables (`check_replaceable`, again: the folder may have changed meanwhile)."""
     parked = out_dir.parent / f".{out_dir.name}{_OLD_MARK}{os.getpid()}"
     try:
-        if out_dir.exists():
-            out_dir.rename(parked)
-            pause_point("swap")
-        staging.rename(out_dir)
-    except OSError as exc:
-        if parked.exists() and not out_dir.exists():
-            with contextlib.suppress(OSError):  # else the next run puts it back
-                parked.rename(out_dir)
+        check_replaceable(out_dir, [path.name for path in staging.iterdir()])
+    except OutputError:
         shutil.rmtree(staging, ignore_errors=True)
-        raise OutputError(f"cannot replace {out_dir}: {exc.strerror}") from exc
-    shutil.rmtree(parked, ignore_errors=True)
+        raise
+    with sigint_deferred():  # a Ctrl-C between the renames would leave no out_dir
+        try:
+            if out_dir.exists():
+                out_dir.rename(parked)
+                pause_point("swap")
+            staging.rename(out_dir)
+        except OSError as exc:
+            if parked.exists() and not out_dir.exists():
+                with contextlib.suppress(OSError):  # else the next run puts it back
+                    parked.rename(out_dir)
+            shutil.rmtree(staging, ignore_errors=True)
+            raise OutputError(f"cannot replace {out_dir}: {exc.strerror}") from exc
+        shutil.rmtree(parked, ignore_errors=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import etl.pipeline
 from etl import build
 from etl.cli import app
 from etl.schemas import TABLES
@@ -198,17 +199,133 @@ def test_the_built_tables_are_let_go_before_validation_reads_the_files(
     assert alive_at_validation == [0]
 
 
-def test_an_empty_raw_folder_gives_empty_tables_and_says_so(raw_dir, tmp_path):
+def test_a_raw_folder_without_dumps_builds_nothing_and_keeps_the_tables(raw_dir, tmp_path):
+    """Most likely a mistyped --raw: empty tables in place of the dataset would lose it."""
+    out = tmp_path / "out"
+    copy_seeds(raw_dir)
+    assert build(raw_dir, out, validate=False).exit_code == 0
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.md").write_text("not a dump")
+    for validate in (False, True):
+        outcome = build(empty, out, validate=validate)
+        assert outcome.exit_code == 2
+        assert outcome.message == (
+            f"no dumps (*.txt) in {empty}; nothing was built and {out} is unchanged"
+        )
+        assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+
+
+# -- an output folder that holds more than tables is never replaced ------------------------
+
+
+def test_an_out_folder_holding_other_files_is_refused_and_left_whole(raw_dir, tmp_path):
+    """`--out` given the folder above the raw one: replacing it would delete the dumps."""
+    copy_seeds(raw_dir)
+    (tmp_path / "notes.md").write_text("mine")
+    before = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    outcome = build(raw_dir, tmp_path, validate=False)
+    assert outcome.exit_code == 3
+    assert outcome.message == (
+        f"refusing to replace {tmp_path}: it holds notes.md, raw, which a build does not "
+        "write and replacing the folder would delete; give --out a new or empty folder, or "
+        "one that holds only tables"
+    )
+    after = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_the_raw_folder_itself_is_refused_as_out(raw_dir):
+    copy_seeds(raw_dir)
+    before = snapshot(raw_dir)
+    outcome = build(raw_dir, raw_dir, validate=False)
+    assert outcome.exit_code == 3
+    assert f"refusing to replace {raw_dir}: it holds 000_" in outcome.message
+    assert snapshot(raw_dir) == before
+
+
+def test_a_file_is_refused_as_out(raw_dir, tmp_path):
+    copy_seeds(raw_dir)
+    target = tmp_path / "out.parquet"
+    target.write_bytes(b"mine")
+    outcome = build(raw_dir, target, validate=False)
+    assert (outcome.exit_code, outcome.message) == (
+        3,
+        f"--out {target} is a file, not a folder; nothing was changed",
+    )
+    assert target.read_bytes() == b"mine"
+
+
+def test_a_folder_of_earlier_tables_or_an_empty_one_is_replaced(raw_dir, tmp_path):
+    copy_seeds(raw_dir)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert build(raw_dir, out, validate=False).exit_code == 0
+    assert build(raw_dir, out, validate=False).exit_code == 0
+    assert sorted(snapshot(out)) == sorted(spec.file_name for spec in TABLES)
+
+
+def test_the_swap_checks_the_out_folder_again(raw_dir, tmp_path, monkeypatch):
+    """A file put into the output folder while the build ran is not deleted by the swap."""
+    copy_seeds(raw_dir)
+    out = tmp_path / "out"
+    assert build(raw_dir, out, validate=False).exit_code == 0
+    real_write_tables = etl.pipeline.write_tables
+
+    def write_then_someone_saves_a_file(*args, **kwargs):
+        real_write_tables(*args, **kwargs)
+        (out / "notes.md").write_text("mine")
+
+    monkeypatch.setattr(etl.pipeline, "write_tables", write_then_someone_saves_a_file)
+    outcome = build(raw_dir, out, validate=False)
+    assert outcome.exit_code == 3
+    assert outcome.message.startswith(f"refusing to replace {out}: it holds notes.md,")
+    assert (out / "notes.md").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.lock", "out", "raw"]
+
+
+# -- manifest rows that name no dump -------------------------------------------------------
+
+
+def test_manifest_rows_naming_no_dump_or_a_dump_twice_are_warned_about(raw_dir, tmp_path):
+    copy_seeds(raw_dir, with_manifest=False)
+    search, compact = sorted(p.name for p in raw_dir.glob("*.txt"))
+    (raw_dir / "manifest.csv").write_text(
+        "file,captured_on,source_url\n"
+        f"{search},2025-11-11,\n"
+        "00_typo.txt,2025-11-11,\n"
+        f"{search},2024-01-01,\n"
+        f"{compact},,\n"
+    )
     outcome = build(raw_dir, tmp_path / "out", validate=False)
     assert outcome.exit_code == 0, outcome.message
     assert [str(w) for w in outcome.warnings] == [
-        f"{raw_dir}: no dumps (*.txt) here; the tables are empty"
+        f"manifest.csv:3: 00_typo.txt is not a dump in {raw_dir}; row ignored",
+        f"manifest.csv:4: {search} is listed again (first on line 2); row ignored",
     ]
-    assert {name: table.num_rows for name, table in outcome.tables.items()} == {
-        spec.name: 0 for spec in TABLES
-    }
-    # Validated, empty tables are refused (a dataset needs papers), and nothing is published.
-    refused = build(raw_dir, tmp_path / "validated")
-    assert refused.exit_code == 1
-    assert "papers.row_count" in refused.message
-    assert not (tmp_path / "validated").exists()
+    captured = outcome.tables["sources"].to_pydict()
+    dates = dict(zip(captured["source_file"], captured["captured_on"], strict=True))
+    assert str(dates[search]) == "2025-11-11"  # the first row wins
+    assert dates[compact] is None
+
+
+# -- what the CLI says ---------------------------------------------------------------------
+
+
+def test_cli_raw_that_is_a_file_says_so(tmp_path):
+    (tmp_path / "dump.txt").write_text("x")
+    result = runner.invoke(app, ["build", "--raw", str(tmp_path / "dump.txt")])
+    assert result.exit_code == 2
+    assert f"raw folder {tmp_path / 'dump.txt'} is not a folder" in result.output
+
+
+def test_cli_build_that_cannot_start_prints_no_summary(raw_dir, tmp_path):
+    copy_seeds(raw_dir)
+    out = tmp_path / "out"
+    with output_lock(out):
+        result = runner.invoke(app, ["build", "--raw", str(raw_dir), "--out", str(out)])
+    assert result.exit_code == 3
+    assert "another build is writing" in result.output
+    assert "papers-etl build" not in result.output  # no summary of zeros
+    assert "--no-validate" not in result.output

@@ -29,7 +29,7 @@ from etl import build, store, write
 from etl.cli import app
 from etl.schemas import TABLES
 from etl.write import PAUSE_ENV, recover, recover_for_reading
-from tests.conftest import COMPACT_SEED, PROJECT_ROOT, SEARCH_SEED
+from tests.conftest import COMPACT_SEED, PROJECT_ROOT, SEARCH_SEED, load_bench
 
 STAGES = ["parse", *(f"write:{spec.name}" for spec in TABLES), "swap"]
 
@@ -43,7 +43,9 @@ def siblings(out: Path) -> list[str]:
     return sorted(p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}"))
 
 
-def start_build(raw: Path, out: Path, pause_at: str | None = None) -> subprocess.Popen:
+def start_build(
+    raw: Path, out: Path, pause_at: str | None = None, *, own_group: bool = False
+) -> subprocess.Popen:
     env = {key: value for key, value in os.environ.items() if key != PAUSE_ENV}
     if pause_at is not None:
         env[PAUSE_ENV] = pause_at
@@ -55,6 +57,7 @@ def start_build(raw: Path, out: Path, pause_at: str | None = None) -> subprocess
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=own_group,  # a process group of its own, as a terminal's job
     )
 
 
@@ -409,3 +412,38 @@ def test_cli_says_the_disk_is_full_and_exits_3(inputs, tmp_path, monkeypatch):
     assert result.exit_code == 3
     assert f"error: cannot write tables to {tmp_path}: the disk is full" in result.output
     assert snapshot(out) == inputs["old"]
+
+
+# -- Ctrl-C: SIGINT to the build's whole process group, as a terminal sends it -------------
+
+
+@pytest.fixture(scope="module")
+def pile(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A raw folder big enough for parse workers (over 4 MB), and its tables."""
+    base = tmp_path_factory.mktemp("ctrl-c")
+    load_bench("generate").generate(base / "raw", 6_000_000, seed=4)
+    assert build(base / "raw", base / "tables", validate=False).exit_code == 0
+    return {"raw": base / "raw", "tables": snapshot(base / "tables"), "base": base}
+
+
+@pytest.mark.parametrize("stage", ["parse", "write:papers", "swap"])
+def test_ctrl_c_stops_the_build_in_a_second_with_one_line_and_the_tables_kept(
+    stage, pile, inputs, tmp_path
+):
+    out = last_good(inputs, tmp_path)
+    process = start_build(pile["raw"], out, pause_at=stage, own_group=True)
+    try:
+        wait_until_paused(process)
+        os.killpg(process.pid, signal.SIGINT)  # the workers and the fork server get it too
+        stopped_at = time.monotonic()
+        code, stderr = finish(process)
+    except BaseException:
+        os.killpg(process.pid, signal.SIGKILL)
+        raise
+    assert time.monotonic() - stopped_at < 30  # not the rest of the parse
+    if stage == "swap":  # held back until both renames are done: the new tables, whole
+        assert (code, snapshot(out)) == (130, pile["tables"])
+    else:
+        assert (code, snapshot(out)) == (130, inputs["old"])
+    assert stderr.strip() == f"interrupted: {out} keeps its last complete tables"
+    assert siblings(out) == [".out.lock"]  # no staging folder left behind

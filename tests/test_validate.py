@@ -682,3 +682,15 @@ def test_each_batch_is_let_go_before_the_next_is_made(
     assert report.success, report.failures
     assert len(made) == len(schemas.TABLES)
     assert alive_when_next_was_made == [0] * len(schemas.TABLES)
+
+
+def test_cli_validate_of_no_folder_is_one_line_and_exit_2(tmp_path):
+    from typer.testing import CliRunner
+
+    from etl.cli import app
+
+    result = CliRunner().invoke(app, ["validate", "--data", str(tmp_path / "nope")])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"error: {tmp_path / 'nope'} is not a folder of tables; build them first (make data)"
+    )
