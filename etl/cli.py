@@ -16,8 +16,8 @@ from etl import config
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-# polars' allocator gives freed pages back at once (see config); read when polars is first
-# loaded, which is after this. Parse workers get their own setting (etl/workers.py).
+# polars' allocator gives freed pages back after 100 ms (see config); read when polars is
+# first loaded, which is after this. Parse workers get their own setting (etl/workers.py).
 os.environ.setdefault("_RJEM_MALLOC_CONF", config.JEMALLOC_CONF_BUILD)
 # pyarrow allocates with mimalloc, which keeps freed pages too: one 1 GB dump's build peaked
 # at 1,054 MiB while writing the papers' row groups, and at 938 MiB with freed pages given

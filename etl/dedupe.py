@@ -17,8 +17,9 @@ The rule (each clause has a test in tests/test_dedupe.py):
    and date from the latest capture that showed a footer (an explicit year beats a year
    taken from the capture date, which beats an inferred one).
 
-`paper_id` hashes the smallest folded title of the paper with the first 100 characters of
-its abstract: stable across runs, input order and unrelated dumps.
+`paper_id` is the smallest record id of the paper, a record id hashing the record's folded
+title with the first 100 characters of its abstract (`etl.normalize`): stable across runs,
+input order and unrelated dumps.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from rapidfuzz import fuzz, process
 from etl import config
 from etl.normalize import abstract_key, stable_id
 
-ID_ABSTRACT_CHARS = 100
 # Pairs of blocks up to this many titles are scored together, 65,536 at a time; a bigger
 # block (rare: many abstracts sharing an opening or ending) is scored as a matrix instead.
 _BATCHED_MAX_BLOCK = 200

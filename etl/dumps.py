@@ -360,7 +360,7 @@ def _account(source_file: str, sha: str, dump: ParsedDump, warnings: list[Warnin
 
 
 def prepare_records(raw: pl.DataFrame) -> pl.DataFrame:
-    """Clean fields and dedup keys, done per file (in parallel)."""
+    """Clean fields and dedup keys, done per batch of dumps in the parse workers."""
     return clean_records(raw).select(list(RECORD_COLUMNS))
 
 

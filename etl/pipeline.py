@@ -40,7 +40,7 @@ from etl.write import (
 
 
 class BuildError(Exception):
-    """A problem with the inputs as a whole (missing folder, unreadable manifest)."""
+    """A problem with the inputs as a whole: the raw folder is missing or not a folder."""
 
 
 @dataclass
@@ -297,9 +297,17 @@ def _publish(
         pa.default_memory_pool().release_unused()
         timer("write")
         if validate:
-            from etl.validate import validate_tables
+            from etl.validate import SuiteDefinitionError, validate_tables
 
-            report = validate_tables(staging)
+            try:
+                report = validate_tables(staging)
+            except SuiteDefinitionError as exc:
+                outcome.exit_code = 2
+                outcome.message = (
+                    f"broken expectation suite ({exc}); {out_dir} left as it was "
+                    "(`--no-validate` builds without it)"
+                )
+                return None
             summary.validated = report.success
             timer("validate")
             if not report.success:

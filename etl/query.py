@@ -34,7 +34,6 @@ from etl import config, schemas
 VIEWS_SQL_PATH = config.PROJECT_ROOT / "sql" / "views.sql"
 # How views.sql writes every table path (see the comment at its top).
 _TABLE_PATH = re.compile(r"'data/processed/(?P<table>\w+)\.parquet'")
-VIEW_NAMES: tuple[str, ...] = (*(t.name for t in schemas.TABLES), "papers_full")
 OUTPUT_FORMATS = ("table", "csv", "json")
 
 

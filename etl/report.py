@@ -51,7 +51,8 @@ def summary_table(summary: BuildSummary, *, validate_asked: bool = True) -> Tabl
 
 
 def run_build(raw: Path, out: Path, *, strict: bool, validate: bool, jobs: int, cache: bool) -> int:
-    """The build command: 0 published, 1 data refused, 2 bad input folder, 3 output not writable."""
+    """The build command: 0 published, 1 data refused, 2 bad input folder or broken suite, 3 output
+    not writable, busy or holding other files, 130 interrupted (see README)."""
     console = Console(stderr=True, soft_wrap=True)
     try:
         file_count = len(list_dumps(raw))
@@ -96,7 +97,14 @@ def run_build(raw: Path, out: Path, *, strict: bool, validate: bool, jobs: int, 
         # The card describes the committed, validated data: regenerate it with them.
         from etl.card import write_card
 
-        write_card(config.PROCESSED_DIR)
+        try:
+            write_card(config.PROCESSED_DIR)
+        except OSError as exc:
+            console.print(
+                f"[red]error:[/] the tables are in place, but the card could not be written "
+                f"({exc.strerror}: {exc.filename}); `make data` again once it can"
+            )
+            return 3
         console.print("dataset_card.md and its chart regenerated")
     return 0
 

@@ -420,8 +420,7 @@ class RecordStore:
         """Values of one column at global row numbers, in the order asked.
 
         Files are taken from on two threads: Arrow maps and copies without the GIL, and the
-        abstracts dedupe compares came 25-35 % sooner that way at 1 GB of dumps (stored then
-        a file per dump).
+        abstracts dedupe compares came 25-35 % sooner that way at 1 GB of dumps.
         """
         groups = list(self.by_file(rows))
         if not groups:

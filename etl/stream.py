@@ -20,8 +20,6 @@ from pathlib import Path
 from etl.decode import binary_kind
 from etl.parse import PageFinder, explicit_year
 
-_READ_BUFFER = 1 << 20
-
 
 @dataclass(frozen=True)
 class PagePlan:

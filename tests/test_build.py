@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 import etl.pipeline
+import etl.validate
 from etl import build
 from etl.cli import app
 from etl.schemas import TABLES
@@ -329,3 +330,23 @@ def test_cli_build_that_cannot_start_prints_no_summary(raw_dir, tmp_path):
     assert "another build is writing" in result.output
     assert "papers-etl build" not in result.output  # no summary of zeros
     assert "--no-validate" not in result.output
+
+
+def test_a_broken_expectation_suite_is_a_one_line_build_error(raw_dir, tmp_path, monkeypatch):
+    copy_seeds(raw_dir)
+    out = tmp_path / "out"
+    assert build(raw_dir, out, validate=False).exit_code == 0
+    before = snapshot(out)
+
+    def broken(*args, **kwargs):
+        raise etl.validate.SuiteDefinitionError("papers.json: every expectation needs a rule")
+
+    monkeypatch.setattr(etl.validate, "validate_tables", broken)
+    outcome = build(raw_dir, out)
+    assert (outcome.exit_code, outcome.message) == (
+        2,
+        "broken expectation suite (papers.json: every expectation needs a rule); "
+        f"{out} left as it was (`--no-validate` builds without it)",
+    )
+    assert snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.lock", "out", "raw"]
