@@ -84,7 +84,13 @@ def validate(
 def publish(
     stage: Annotated[Path, typer.Option(help="Folder to assemble the Hub layout in.")],
     repo_id: Annotated[str | None, typer.Option(help="Hub dataset repo, OWNER/NAME.")] = None,
-    private: Annotated[bool, typer.Option(help="Create the Hub repo as private.")] = False,
+    private: Annotated[
+        bool,
+        typer.Option(
+            help="Create the Hub repo as private (without it: the owner's default). "
+            "An existing repo keeps its visibility."
+        ),
+    ] = False,
     dry_run: Annotated[bool, typer.Option(help="Stage only; upload nothing.")] = False,
     data: Annotated[
         Path, typer.Option(help="Folder holding the Parquet tables.")

@@ -11,31 +11,59 @@ Staged layout (the dataset repository's root):
     data/<table>/<table>.parquet   all six tables, empty or not; the card's configs list the
                                    paper tables that have rows (`card.config_tables`),
                                    `rejects` is there for audit only
+
+`--stage` is replaced wholesale, so it is refused unless it holds nothing but files of this
+layout (an earlier stage), and refused when it is a symbolic link, the current folder or
+one of its parents, or overlaps the tables' folder.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
+import glob
 import os
 import re
 import shutil
 import sys
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pyarrow.parquet as pq
 from huggingface_hub import HfApi, constants, get_token
 from huggingface_hub.errors import HTTPError
+from huggingface_hub.utils import HFValidationError, validate_repo_id
 
 from etl import card, schemas
+from etl.interrupts import sigint_deferred
 
 README_NAME = "README.md"
-# Top-level entries a stage consists of; a folder holding anything else is not replaced.
-STAGE_ENTRIES = frozenset({README_NAME, "data", "assets"})
+# Every file a stage writes, and the folders they sit in: a folder holding anything else is
+# never replaced.
+STAGE_FILES = frozenset(
+    {README_NAME, card.CHART_REF, *(card.staged_file(t.name) for t in schemas.TABLES)}
+)
+STAGE_FOLDERS = frozenset(
+    parent.as_posix()
+    for file in STAGE_FILES
+    for parent in PurePosixPath(file).parents
+    if parent != PurePosixPath(".")
+)
+# What a publish leaves beside the stage while it runs (`.NAME.<8 hex>.tmp`, the new layout
+# being built, and `.NAME.old-<8 hex>`, the previous stage parked between the two renames).
+_TMP_SUFFIX = r"[0-9a-f]{8}\.tmp"
+_PARKED_SUFFIX = r"old-[0-9a-f]{8}"
+_SHOWN_NAMES = 5
+_SHOWN_REASON_LINES = 4
+_REASON_LINE_CHARS = 300
 # Remote files that the commit replaces wholesale, so that stale tables never linger.
 DELETE_PATTERNS = ["data/*", "assets/*"]
 REPO_TYPE = "dataset"
-_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
+# OWNER/NAME; what each part may hold is the Hub's rule (`validate_repo_id`).
+_REPO_ID = re.compile(r"[^/]+/[^/]+")
 # What a failing Hub call raises: transport errors (no network, DNS) are the HTTP client's
 # HTTPError, which huggingface_hub re-exports; HfHubHTTPError and offline mode are OSErrors;
 # HFValidationError (a malformed repo id) is a ValueError.
@@ -43,7 +71,8 @@ _HUB_ERRORS = (HTTPError, OSError, ValueError)
 
 
 class PublishError(Exception):
-    """A user-facing, one-line reason to stop (exit code 1)."""
+    """A user-facing reason to stop (exit code 1): one line, then at most a few lines of
+    reasons when the Hub gave them."""
 
 
 @dataclass(frozen=True)
@@ -67,34 +96,155 @@ class StagedDataset:
         return "\n".join(f"- {name}: {n} rows" for name, n in self.row_counts.items())
 
 
-def _check_stage_target(stage: Path) -> None:
-    """Refuse to replace anything but an earlier stage: `--stage ~` must not wipe a home."""
+def check_tables_present(data_dir: Path) -> None:
+    """The six tables must be there first: validating a folder without them would only
+    report them as off-contract."""
+    missing = [t.file_name for t in schemas.TABLES if not (data_dir / t.file_name).is_file()]
+    if missing:
+        raise PublishError(f"{data_dir} lacks {', '.join(missing)}; build first (make data)")
+
+
+def _listing(names: list[str]) -> str:
+    shown = ", ".join(names[:_SHOWN_NAMES])
+    more = len(names) - _SHOWN_NAMES
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+def _foreign_entries(folder: Path) -> list[str]:
+    """What `folder` holds that a stage never writes, as sorted paths relative to it.
+
+    Only the stage's own folders are looked into; anything else (a file or folder of another
+    name, a symbolic link, a file where a stage has a folder) is foreign as a whole.
+    """
+    foreign: list[str] = []
+    pending = [folder]
+    while pending:
+        current = pending.pop()
+        for entry in current.iterdir():
+            name = entry.relative_to(folder).as_posix()
+            if entry.is_symlink():
+                foreign.append(name)
+            elif name in STAGE_FOLDERS and entry.is_dir():
+                pending.append(entry)
+            elif name not in STAGE_FILES or not entry.is_file():
+                foreign.append(name)
+    return sorted(foreign)
+
+
+def _check_stage_contents(stage: Path) -> None:
+    """Refuse to replace anything but an earlier stage (`--stage ~` must not wipe a home):
+    the swap deletes every file the folder holds, at any depth."""
     if not stage.exists():
         return
     if not stage.is_dir():
-        raise PublishError(f"--stage {stage} exists and is not a folder")
-    foreign = sorted(p.name for p in stage.iterdir() if p.name not in STAGE_ENTRIES)
+        raise PublishError(f"--stage {stage} exists and is not a folder; nothing was changed")
+    try:
+        foreign = _foreign_entries(stage)
+    except OSError as error:
+        raise PublishError(f"cannot read --stage {stage}: {error.strerror or error}") from None
     if foreign:
         raise PublishError(
-            f"--stage {stage} holds {', '.join(foreign[:5])}, which a stage never contains; "
-            "pass an empty or new folder"
+            f"refusing to replace --stage {stage}: it holds {_listing(foreign)}, which a stage "
+            "never writes and replacing the folder would delete; nothing was changed: pass a "
+            "new or empty folder, or an earlier stage"
         )
+
+
+def check_stage_target(stage: Path, data_dir: Path) -> None:
+    """Refuse a --stage that publishing must not replace; only reads, changes nothing.
+
+    A symbolic link is refused, not followed: the swap would rename the link, not its
+    folder, which may be anywhere (its siblings would get the temporary folders). The
+    current folder and its parents cannot be swapped from under the process, and a stage
+    that holds the tables or sits among them would delete them or be deleted with them.
+    """
+    stage = Path(os.path.abspath(stage))
+    if stage.is_symlink():
+        raise PublishError(
+            f"--stage {stage} is a symbolic link (to {os.readlink(stage)}); pass the folder "
+            "itself; nothing was changed"
+        )
+    here, where, tables = Path.cwd().resolve(), stage.resolve(), data_dir.resolve()
+    if where == here or where in here.parents:
+        raise PublishError(
+            f"--stage {stage} is the current folder or holds it; pass a folder of its own"
+        )
+    if where == tables or where in tables.parents:
+        raise PublishError(f"--stage {stage} holds the tables' folder {data_dir}; pass another")
+    if tables in where.parents:
+        raise PublishError(
+            f"--stage {stage} is inside the tables' folder {data_dir}; pass a folder outside it"
+        )
+    _check_stage_contents(stage)
+
+
+@contextlib.contextmanager
+def _staging_lock(stage: Path) -> Iterator[None]:
+    """One publish at a time stages beside `stage`, since each removes the temporary folders
+    it finds there. The lock is the parent folder's own (flock): it leaves no file behind."""
+    handle = os.open(stage.parent, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PublishError(
+                f"another publish is staging in {stage.parent} right now; try again when it ends"
+            ) from None
+        yield
+    finally:
+        os.close(handle)  # releases the lock
+
+
+def _siblings(stage: Path, suffix: str) -> list[Path]:
+    """The folders beside `stage` named `.NAME.<suffix>` (a symbolic link is never ours)."""
+    name = re.compile(re.escape(f".{stage.name}.") + suffix)
+    candidates = stage.parent.glob(glob.escape(f".{stage.name}.") + "*")
+    return sorted(
+        p for p in candidates if name.fullmatch(p.name) and p.is_dir() and not p.is_symlink()
+    )
+
+
+def _recover(stage: Path) -> None:
+    """Undo what a killed publish left beside `stage`: put the parked previous stage back if
+    `stage` is missing, then remove the temporary and other parked folders (only those that
+    hold nothing but stage files)."""
+    parked = _siblings(stage, _PARKED_SUFFIX)
+    if parked and not stage.exists():
+        latest = max(parked, key=lambda p: p.stat().st_ctime)  # the rename that parked it
+        latest.rename(stage)
+        parked.remove(latest)
+    for stale in (*parked, *_siblings(stage, _TMP_SUFFIX)):
+        with contextlib.suppress(OSError):
+            if not _foreign_entries(stale):
+                shutil.rmtree(stale)
 
 
 def stage_dataset(data_dir: Path, stage: Path, *, repo_id: str | None = None) -> StagedDataset:
     """Assemble the Hub layout for the tables in `data_dir` and swap it into `stage`.
 
-    Built in a temporary sibling folder, then renamed into place, so `stage` is always
-    either the previous complete layout or the new one.
+    The layout is built in a temporary sibling `.NAME.<8 hex>.tmp`, then swapped in by two
+    renames. A publish that fails or is interrupted (Ctrl-C) leaves `stage` as it was and no
+    sibling. One that is killed (SIGKILL, a crash) may leave its temporary folder, or, if
+    killed between the two renames, no `stage` and the previous one parked beside it as
+    `.NAME.old-<8 hex>`; the next publish to `stage` puts that back and removes the rest
+    before anything else.
     """
-    missing = [t.file_name for t in schemas.TABLES if not (data_dir / t.file_name).is_file()]
-    if missing:
-        raise PublishError(f"{data_dir} lacks {', '.join(missing)}; build first (make data)")
-    stage = Path(os.path.abspath(stage))  # `.` and `..` get a name and a parent
-    if not stage.name:
-        raise PublishError(f"--stage {stage} cannot be replaced; pass a folder below it")
-    _check_stage_target(stage)
-    stage.parent.mkdir(parents=True, exist_ok=True)
+    check_tables_present(data_dir)
+    check_stage_target(stage, data_dir)
+    stage = Path(os.path.abspath(stage))
+    try:
+        stage.parent.mkdir(parents=True, exist_ok=True)
+        with _staging_lock(stage):
+            _recover(stage)
+            _check_stage_contents(stage)  # again: a stage put back, or changed meanwhile
+            return _assemble(data_dir, stage, repo_id)
+    except OSError as error:
+        reason = "the disk is full" if error.errno == errno.ENOSPC else error.strerror or error
+        where = f" ({error.filename})" if error.filename else ""
+        raise PublishError(f"cannot stage {stage}: {reason}{where}") from None
+
+
+def _assemble(data_dir: Path, stage: Path, repo_id: str | None) -> StagedDataset:
     tmp = stage.with_name(f".{stage.name}.{uuid.uuid4().hex[:8]}.tmp")  # umask mode (not 0700)
     tmp.mkdir()
     try:
@@ -117,18 +267,26 @@ def stage_dataset(data_dir: Path, stage: Path, *, repo_id: str | None = None) ->
 
 
 def _swap_into_place(new: Path, stage: Path) -> None:
-    """Replace `stage` by `new` with renames only; the old stage is removed afterwards."""
-    if not stage.exists():
-        new.rename(stage)
-        return
-    old = stage.with_name(f".{stage.name}.old-{uuid.uuid4().hex[:8]}")
-    stage.rename(old)
-    try:
-        new.rename(stage)
-    except BaseException:
-        old.rename(stage)
-        raise
-    shutil.rmtree(old)
+    """Replace `stage` by `new` with two renames, Ctrl-C held back between them (a kill
+    there leaves the previous stage parked, for `_recover`).
+
+    The previous stage is then renamed to the temporary name `new` no longer uses and
+    removed: a kill while removing it leaves a temporary folder, never a half stage parked.
+    """
+    parked = stage.with_name(f".{stage.name}.old-{uuid.uuid4().hex[:8]}")
+    with sigint_deferred():
+        if stage.exists():
+            stage.rename(parked)
+        try:
+            new.rename(stage)
+        except BaseException:
+            if parked.exists():
+                with contextlib.suppress(OSError):  # else the next publish puts it back
+                    parked.rename(stage)
+            raise
+    if parked.exists():
+        parked.rename(new)
+        shutil.rmtree(new, ignore_errors=True)
 
 
 def _redact(text: str, token: str | None) -> str:
@@ -136,9 +294,18 @@ def _redact(text: str, token: str | None) -> str:
 
 
 def _hub_failure(what: str, error: Exception, token: str) -> PublishError:
-    """One line about a failed Hub call, with the token scrubbed should a message echo it."""
-    first_line = next(iter(str(error).splitlines()), "")
-    return PublishError(f"{what}: {type(error).__name__}: {_redact(first_line, token)}")
+    """What a failed Hub call said, the token scrubbed should it be echoed: the first line,
+    then a few of the reason lines that follow (the Hub's card check lists one per line)."""
+    lines = [line.strip() for line in _redact(str(error), token).splitlines() if line.strip()]
+    lines = [
+        line if len(line) <= _REASON_LINE_CHARS else line[: _REASON_LINE_CHARS - 1] + "…"
+        for line in lines
+    ]
+    head, reasons = (lines[0], lines[1:]) if lines else ("", [])
+    shown = [f"  {line}" for line in reasons[:_SHOWN_REASON_LINES]]
+    if len(reasons) > _SHOWN_REASON_LINES:
+        shown.append(f"  (and {len(reasons) - _SHOWN_REASON_LINES} more lines)")
+    return PublishError("\n".join([f"{what}: {type(error).__name__}: {head}", *shown]))
 
 
 def hub_token() -> str:
@@ -179,9 +346,18 @@ def connect_hub() -> tuple[HfApi, str, str]:
 def upload_stage(staged: StagedDataset, repo_id: str, *, private: bool, api: HfApi) -> str:
     """Create the dataset repo if needed and upload the stage as one commit; its URL.
 
-    `private` applies only when the repo is created; an existing repo keeps its visibility.
+    Without `private` the repo is created with its owner's default visibility (public, or
+    private in an organisation that makes new repos private); `private=False` would force
+    it public. Visibility applies only when the repo is created: an existing repo keeps its
+    own, so `private` on an existing public repo warns (one line) that it stays public.
     """
-    api.create_repo(repo_id, repo_type=REPO_TYPE, private=private, exist_ok=True)
+    api.create_repo(repo_id, repo_type=REPO_TYPE, private=private or None, exist_ok=True)
+    if private and api.repo_info(repo_id, repo_type=REPO_TYPE).private is False:
+        print(
+            f"warning: {repo_id} already exists and is public; --private applies only to a new "
+            "repo, so it stays public (change it in the repo's settings on the Hub)",
+            file=sys.stderr,
+        )
     commit = api.upload_folder(
         repo_id=repo_id,
         repo_type=REPO_TYPE,
@@ -193,13 +369,31 @@ def upload_stage(staged: StagedDataset, repo_id: str, *, private: bool, api: HfA
     return str(commit.commit_url)
 
 
+def check_repo_id(repo_id: str | None) -> None:
+    """Refuse, offline, a repo id that is not OWNER/NAME by the Hub's own naming rules."""
+    if repo_id is None:
+        return
+    if not _REPO_ID.fullmatch(repo_id):
+        raise PublishError(f"--repo-id must look like OWNER/NAME, not {repo_id!r}")
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as error:
+        raise PublishError(f"--repo-id is not a valid Hub repo id: {error}") from None
+
+
 def validate_data(data_dir: Path) -> None:
     """Refuse to publish tables that fail (or could not be put through) validation."""
     try:
-        from etl.validate import validate_tables
+        from etl.validate import SuiteDefinitionError, validate_tables
     except ImportError as error:
         raise PublishError(f"validation is unavailable ({error}); refusing to publish") from None
-    report = validate_tables(data_dir)
+    try:
+        report = validate_tables(data_dir)
+    except SuiteDefinitionError as error:
+        reason = " ".join(str(error).split())
+        raise PublishError(
+            f"an expectation suite is broken ({reason}); refusing to publish"
+        ) from None
     if not report.success:
         rules = ", ".join(sorted(report.failed_rules)) or "see the report"
         raise PublishError(
@@ -211,11 +405,16 @@ def validate_data(data_dir: Path) -> None:
 def run_publish_command(
     stage: Path, *, repo_id: str | None, private: bool, dry_run: bool, data: Path
 ) -> int:
-    """CLI entry: 0 when staged (and uploaded if asked), 1 with a one-line reason otherwise."""
+    """CLI entry: 0 when staged (and uploaded if asked), 1 with a one-line reason otherwise
+    (a few lines when the Hub gave reasons).
+
+    The checks that need no network come first (repo id, tables, stage folder), then the
+    Hub's, then validation: a publish refused at any of them changes nothing."""
     token: str | None = None
     try:
-        if repo_id is not None and not _REPO_ID.fullmatch(repo_id):
-            raise PublishError(f"--repo-id must look like OWNER/NAME, not {repo_id!r}")
+        check_repo_id(repo_id)
+        check_tables_present(data)
+        check_stage_target(stage, data)
         hub = connect_hub() if repo_id is not None and not dry_run else None
         validate_data(data)
         staged = stage_dataset(data, stage, repo_id=repo_id)

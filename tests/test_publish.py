@@ -4,7 +4,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
+import fcntl
+import os
+import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -183,9 +189,11 @@ def test_restaging_replaces_the_stage_atomically(
 ) -> None:
     stage = tmp_path / "stage"
     publish.stage_dataset(DATA, stage)
-    (stage / "data" / "stale.parquet").write_bytes(b"old")
+    (stage / card.staged_file("rejects")).unlink()
+    (stage / card.staged_file("papers")).write_bytes(b"stale")
     publish.stage_dataset(DATA, stage)
-    assert not (stage / "data" / "stale.parquet").exists()
+    assert files_under(stage) == LAYOUT
+    assert (stage / card.staged_file("papers")).read_bytes() == (DATA / "papers.parquet").read_bytes()
 
     before = {p: p.read_bytes() for p in stage.rglob("*") if p.is_file()}
 
@@ -206,6 +214,209 @@ def test_a_folder_that_is_not_a_stage_is_never_replaced(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
 
 
+def snapshot(folder: Path) -> dict[str, bytes | str]:
+    """Every entry under `folder` (not following links): file bytes, link targets, folders."""
+    return {
+        p.relative_to(folder).as_posix(): (
+            f"-> {p.readlink()}" if p.is_symlink() else p.read_bytes() if p.is_file() else "dir"
+        )
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+@pytest.fixture
+def no_validation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validation passes at once (a refusal must come before it anyway)."""
+    monkeypatch.setattr(publish, "validate_data", lambda data_dir: None)
+
+
+def stage_only(stage: Path, **options: Any) -> int:
+    options = {"repo_id": None, "private": False, "dry_run": True, "data": DATA} | options
+    return publish.run_publish_command(stage, **options)
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    out = capsys.readouterr()
+    assert out.err.startswith("error: ") and out.err.count("\n") == 1, out.err
+    assert "Traceback" not in out.err
+    return out.err
+
+
+@pytest.mark.usefixtures("no_validation")
+@pytest.mark.parametrize(
+    ("foreign", "named"),
+    [
+        ("data/important.csv", "data/important.csv"),
+        ("data/papers/old-shard.parquet", "data/papers/old-shard.parquet"),
+        ("assets/logo.png", "assets/logo.png"),
+        (".git/config", ".git"),  # a clone of the dataset repo
+    ],
+)
+def test_a_stage_holding_any_file_a_stage_never_writes_is_left_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], foreign: str, named: str
+) -> None:
+    """The audit's case: `u/README.md` and `u/data/important.csv` were both deleted."""
+    stage = tmp_path / "u"
+    (stage / foreign).parent.mkdir(parents=True)
+    (stage / foreign).write_text("a,b\n")
+    (stage / publish.README_NAME).write_text("# mine\n")
+    before = snapshot(tmp_path)
+    assert stage_only(stage) == 1
+    err = one_line_error(capsys)
+    assert f"holds {named}," in err and "nothing was changed" in err
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.usefixtures("no_validation")
+def test_a_refused_stage_is_named_by_a_few_of_its_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stage = tmp_path / "u"
+    (stage / "data" / "papers").mkdir(parents=True)
+    (stage / card.staged_file("papers")).symlink_to(DATA / "papers.parquet")  # links are not ours
+    for name in ("a.csv", "b.csv", "c.csv", "d.csv", "e.csv", "f.csv"):
+        (stage / "data" / name).write_text("mine")
+    assert stage_only(stage) == 1
+    err = one_line_error(capsys)
+    assert "holds data/a.csv, data/b.csv, data/c.csv, data/d.csv, data/e.csv and 2 more," in err
+    assert (stage / card.staged_file("papers")).is_symlink()
+
+
+@pytest.mark.usefixtures("no_validation")
+def test_a_folder_holding_only_stage_files_and_folders_is_replaced(tmp_path: Path) -> None:
+    stage = tmp_path / "u"
+    (stage / "data" / "papers").mkdir(parents=True)
+    (stage / "assets").mkdir()
+    (stage / publish.README_NAME).write_text("# an earlier card\n")
+    assert stage_only(stage) == 0
+    assert files_under(stage) == LAYOUT
+
+
+@pytest.mark.usefixtures("no_validation")
+@pytest.mark.parametrize("dangling", [False, True])
+def test_a_stage_that_is_a_symbolic_link_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], dangling: bool
+) -> None:
+    """Refused, not followed: the swap would replace the link by a folder, and the folder it
+    points to may be anywhere."""
+    target = tmp_path / "real"
+    if not dangling:
+        target.mkdir()
+    (tmp_path / "link").symlink_to(target)
+    before = snapshot(tmp_path)
+    assert stage_only(tmp_path / "link") == 1
+    assert "is a symbolic link" in one_line_error(capsys)
+    assert snapshot(tmp_path) == before  # no `.link.old-*` left either
+    with pytest.raises(publish.PublishError, match="symbolic link"):
+        publish.stage_dataset(DATA, tmp_path / "link")
+
+
+def copy_of_the_tables(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    for spec in schemas.TABLES:
+        shutil.copyfile(DATA / spec.file_name, folder / spec.file_name)
+    return folder
+
+
+@pytest.mark.usefixtures("no_validation")
+@pytest.mark.parametrize(
+    ("tables", "stage", "cwd", "reason"),
+    [
+        ("tables", "tables/hub", None, "is inside the tables' folder"),
+        ("u/data", "u", None, "holds the tables' folder"),
+        ("tables", "tables", None, "holds the tables' folder"),
+        ("tables", ".", "u", "is the current folder"),
+        ("tables", "..", "u/data", "is the current folder or holds it"),
+    ],
+)
+def test_a_stage_overlapping_the_tables_or_the_current_folder_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    tables: str, stage: str, cwd: str | None, reason: str,
+) -> None:
+    data = copy_of_the_tables(tmp_path / tables)
+    if cwd is not None:
+        (tmp_path / cwd).mkdir(parents=True, exist_ok=True)
+        monkeypatch.chdir(tmp_path / cwd)
+    before = snapshot(tmp_path)
+    assert stage_only(Path(stage) if cwd else tmp_path / stage, data=data) == 1
+    assert reason in one_line_error(capsys)
+    assert snapshot(tmp_path) == before
+
+
+KILLED_PUBLISH = """
+import os, sys
+from pathlib import Path
+from etl import card, publish
+if sys.argv[3] == "while staging":
+    card.render_chart = lambda data_dir: os._exit(9)
+else:  # between the two renames
+    rename = Path.rename
+    def rename_then_die(self, target):
+        rename(self, target)
+        if ".old-" in Path(target).name:
+            os._exit(9)
+    Path.rename = rename_then_die
+publish.stage_dataset(Path(sys.argv[1]), Path(sys.argv[2]))
+"""
+
+
+@pytest.mark.parametrize("when", ["while staging", "between the renames"])
+def test_the_next_publish_undoes_what_a_killed_one_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str
+) -> None:
+    """Killed, a publish may leave its temporary folder, or (between the two renames) no
+    stage and the previous one parked: the next publish puts it back and removes the rest,
+    so that even when it fails itself the previous stage is there."""
+    stage = tmp_path / "stage"
+    publish.stage_dataset(DATA, stage, repo_id=REPO_ID)  # its card differs from the next's
+    previous = snapshot(stage)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_PUBLISH, str(DATA), str(stage), when],
+        cwd=config.PROJECT_ROOT, capture_output=True, text=True,
+    )
+    assert killed.returncode == 9, killed.stderr
+    temporary, other = sorted(p.name for p in tmp_path.iterdir())  # hex sorts before o and s
+    assert re.fullmatch(r"\.stage\.[0-9a-f]{8}\.tmp", temporary)
+    if when == "while staging":
+        assert other == "stage"
+    else:  # no stage: the previous one is parked
+        assert re.fullmatch(r"\.stage\.old-[0-9a-f]{8}", other)
+
+    def broken(data_dir: Path) -> bytes:
+        raise RuntimeError("chart failed")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(card, "render_chart", broken)
+        with pytest.raises(RuntimeError):
+            publish.stage_dataset(DATA, stage)
+    assert [p.name for p in tmp_path.iterdir()] == ["stage"]
+    assert snapshot(stage) == previous
+    publish.stage_dataset(DATA, stage)
+    assert [p.name for p in tmp_path.iterdir()] == ["stage"]
+    assert files_under(stage) == LAYOUT
+
+
+def test_leftovers_holding_other_files_are_not_removed(tmp_path: Path) -> None:
+    stage = tmp_path / "stage"
+    mine = tmp_path / ".stage.0123abcd.tmp"  # a name like a leftover's, but not a stage
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    publish.stage_dataset(DATA, stage)
+    assert (mine / "notes.txt").read_text() == "mine"
+
+
+def test_two_publishes_never_stage_beside_each_other_at_once(tmp_path: Path) -> None:
+    """Each removes the temporary folders it finds: one would delete the other's."""
+    handle = os.open(tmp_path, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        with pytest.raises(publish.PublishError, match="another publish is staging"):
+            publish.stage_dataset(DATA, tmp_path / "stage")
+    finally:
+        os.close(handle)
+    assert list(tmp_path.iterdir()) == []
+
+
 # --- the command ---------------------------------------------------------------------------
 
 
@@ -214,6 +425,8 @@ class FakeHfApi:
 
     instances: list[FakeHfApi] = []  # noqa: RUF012 (per-test list, reset by the fixture)
     fail_on: str | None = None
+    failure: Exception | None = None  # what `fail_on` raises, if not a network error
+    repo_private: bool = True  # what repo_info says
 
     def __init__(self, token: str | None = None, **_: Any) -> None:
         self.token = token
@@ -223,7 +436,9 @@ class FakeHfApi:
     def _call(self, name: str, *args: Any, **kwargs: Any) -> None:
         self.calls.append((name, args, kwargs))
         if self.fail_on == name:  # what httpx raises without network, as huggingface_hub passes it on
-            raise HTTPError(f"[Errno -2] Name or service not known (token {self.token})")
+            raise self.failure or HTTPError(
+                f"[Errno -2] Name or service not known (token {self.token})"
+            )
 
     def whoami(self) -> dict[str, str]:
         self._call("whoami")
@@ -231,6 +446,10 @@ class FakeHfApi:
 
     def create_repo(self, *args: Any, **kwargs: Any) -> None:
         self._call("create_repo", *args, **kwargs)
+
+    def repo_info(self, *args: Any, **kwargs: Any) -> SimpleNamespace:
+        self._call("repo_info", *args, **kwargs)
+        return SimpleNamespace(private=self.repo_private)
 
     def upload_folder(self, **kwargs: Any) -> SimpleNamespace:
         # What the folder holds at upload time is what the Hub would receive.
@@ -244,6 +463,8 @@ def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> type[FakeHfApi]:
     """Online mode with a token, a fake HfApi, and validation that passes."""
     monkeypatch.setattr(FakeHfApi, "instances", [])
     monkeypatch.setattr(FakeHfApi, "fail_on", None)
+    monkeypatch.setattr(FakeHfApi, "failure", None)
+    monkeypatch.setattr(FakeHfApi, "repo_private", True)
     monkeypatch.setattr(publish, "HfApi", FakeHfApi)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token-file"))
@@ -267,11 +488,11 @@ def test_upload_sends_the_stage_as_one_commit(
     (api,) = hub.instances
     assert api.token == TOKEN
     names = [name for name, _, _ in api.calls]
-    assert names == ["whoami", "create_repo", "upload_folder"]
+    assert names == ["whoami", "create_repo", "repo_info", "upload_folder"]
     _, args, kwargs = api.calls[1]
     assert args == (REPO_ID,)
     assert kwargs == {"repo_type": "dataset", "private": True, "exist_ok": True}
-    upload = api.calls[2][2]
+    upload = api.calls[3][2]
     assert upload["repo_id"] == REPO_ID and upload["repo_type"] == "dataset"
     assert Path(upload["folder_path"]) == stage and upload["files"] == LAYOUT
     papers = pq.read_metadata(DATA / "papers.parquet").num_rows
@@ -280,6 +501,31 @@ def test_upload_sends_the_stage_as_one_commit(
     out = capsys.readouterr()
     assert f"https://huggingface.co/datasets/{REPO_ID}/commit/1" in out.out
     assert TOKEN not in out.out + out.err
+    assert out.err == ""  # the repo is private: no warning
+
+
+def test_without_private_the_owners_default_visibility_applies(
+    hub: type[FakeHfApi], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`private=False` would make huggingface_hub ask for a public repo, overriding an
+    organisation whose new repos are private; None leaves the choice to the Hub."""
+    assert publish_to(tmp_path / "stage") == 0
+    (api,) = hub.instances
+    assert [name for name, _, _ in api.calls] == ["whoami", "create_repo", "upload_folder"]
+    assert api.calls[1][2] == {"repo_type": "dataset", "private": None, "exist_ok": True}
+    assert capsys.readouterr().err == ""
+
+
+def test_private_on_an_existing_public_repo_warns_that_it_stays_public(
+    hub: type[FakeHfApi], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hub.repo_private = False
+    assert publish_to(tmp_path / "stage", private=True) == 0
+    (api,) = hub.instances
+    assert api.calls[2] == ("repo_info", (REPO_ID,), {"repo_type": "dataset"})
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"warning: {REPO_ID} already exists")
+    assert "stays public" in err
 
 
 def test_dry_run_validates_and_stages_but_never_touches_the_hub(
@@ -334,6 +580,37 @@ def test_a_failed_upload_is_reported_in_one_line(
     assert err.startswith("error: upload failed: HTTPError") and TOKEN not in err
 
 
+def test_the_hubs_reasons_for_refusing_the_card_are_kept(
+    hub: type[FakeHfApi], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What `upload_folder` raises when the Hub rejects the card's YAML (one reason a line)."""
+    hub.fail_on = "upload_folder"
+    hub.failure = ValueError(
+        "Invalid metadata in README.md.\n"
+        '- "task_categories[0]" must be one of [text-classification, ...]\n'
+        f'- "license" must be a known license (token {TOKEN})\n'
+    )
+    assert publish_to(tmp_path / "stage") == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "error: upload failed: ValueError: Invalid metadata in README.md.",
+        '  - "task_categories[0]" must be one of [text-classification, ...]',
+        '  - "license" must be a known license (token ***)',
+    ]
+
+
+def test_a_long_hub_error_is_cut_to_a_few_lines(
+    hub: type[FakeHfApi], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hub.fail_on = "upload_folder"
+    hub.failure = ValueError("Invalid metadata in README.md.\n\n" + "\n".join(
+        f"- reason {i} " + "x" * 1000 for i in range(30)
+    ))
+    assert publish_to(tmp_path / "stage") == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 6 and lines[-1] == "  (and 26 more lines)"
+    assert lines[1].startswith("  - reason 0 x") and all(len(line) < 310 for line in lines)
+
+
 def test_tables_failing_validation_are_not_staged(
     hub: type[FakeHfApi], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -349,7 +626,82 @@ def test_tables_failing_validation_are_not_staged(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_malformed_repo_id_is_refused(tmp_path: Path) -> None:
-    assert publish_to(tmp_path / "stage", repo_id="no-slash", dry_run=True) == 1
+@pytest.mark.parametrize(
+    "repo_id", ["no-slash", "a/b/c", "me/x..y", "me/ab.", "me/a--b", "me/x.git", "me/-x", "me/a b"]
+)
+def test_a_repo_id_the_hub_would_refuse_is_refused_before_anything_else(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    repo_id: str,
+) -> None:
+    def never(data_dir: Path) -> None:
+        raise AssertionError("validated")
+
+    monkeypatch.setattr(publish, "validate_data", never)
+    assert publish_to(tmp_path / "stage", repo_id=repo_id, dry_run=True) == 1
+    err = one_line_error(capsys)
+    assert err.startswith("error: --repo-id") and repr(repo_id) in err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("folder", ["empty", "missing"])
+def test_tables_that_are_not_there_are_reported_before_validation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], folder: str
+) -> None:
+    """With the real validation, which would report them as `table_schema` failures."""
+    data = tmp_path / folder
+    if folder == "empty":
+        data.mkdir()
+    assert stage_only(tmp_path / "stage", data=data) == 1
+    err = one_line_error(capsys)
+    assert f"{data} lacks papers.parquet, authors.parquet" in err and "build first" in err
+    assert "validation" not in err and not (tmp_path / "stage").exists()
+
+
+def test_a_broken_expectation_suite_is_reported_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import etl.validate
+
+    def broken_suite(data_dir: Path) -> None:
+        raise etl.validate.SuiteDefinitionError(
+            "expectations/papers.json: every expectation\nneeds a unique meta.rule"
+        )
+
+    monkeypatch.setattr(etl.validate, "validate_tables", broken_suite)
+    assert stage_only(tmp_path / "stage") == 1
+    err = one_line_error(capsys)
+    assert "expectation suite is broken" in err and "expectation needs a unique meta.rule" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.usefixtures("no_validation")
+def test_a_stage_whose_parent_is_a_file_is_reported_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    assert stage_only(tmp_path / "notes.txt" / "stage") == 1
+    assert f"cannot stage {tmp_path / 'notes.txt' / 'stage'}: " in one_line_error(capsys)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.usefixtures("no_validation")
+@pytest.mark.parametrize(
+    ("code", "reason"), [(errno.ENOSPC, "the disk is full"), (errno.EROFS, "Read-only file system")]
+)
+def test_a_write_failing_while_staging_is_reported_in_one_line_and_keeps_the_stage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    code: int, reason: str,
+) -> None:
+    """Simulated: the tests run as root, whom a read-only folder does not stop."""
+    stage = tmp_path / "stage"
+    publish.stage_dataset(DATA, stage, repo_id=REPO_ID)
+    before = snapshot(stage)
+
+    def failing_write(source: Path, target: Path) -> None:
+        raise OSError(code, os.strerror(code), str(target))
+
+    monkeypatch.setattr(shutil, "copyfile", failing_write)
+    assert stage_only(stage) == 1
+    assert f"cannot stage {stage}: {reason} (" in one_line_error(capsys)
+    assert snapshot(stage) == before and [p.name for p in tmp_path.iterdir()] == ["stage"]
 
