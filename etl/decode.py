@@ -46,11 +46,15 @@ class DecodedDump:
     has_undecoded_bytes: bool = False  # the text keeps bad bytes as lone surrogates
 
 
+# How much of a file's start tells binary from text and UTF-16 from the rest.
+SNIFF_BYTES = 65536
+
+
 def binary_kind(data: bytes) -> str | None:
     for signature, kind in _BINARY_SIGNATURES:
         if data.startswith(signature):
             return kind
-    head = data[:65536]
+    head = data[:SNIFF_BYTES]
     if b"\x00" in head:
         return "NUL bytes"
     if head and (len(head) - len(head.translate(None, _CONTROL_BYTES))) / len(head) > 0.05:
@@ -61,7 +65,7 @@ def binary_kind(data: bytes) -> str | None:
 def _bomless_utf16(data: bytes) -> str | None:
     """UTF-16 saved without a BOM, told by its NUL bytes: mostly-ASCII text in UTF-16 has
     a NUL in every other byte, on the odd side for little-endian, the even for big."""
-    head = data[:65536]
+    head = data[:SNIFF_BYTES]
     if len(data) % 2 or len(head) < 4:
         return None
     even, odd = head[0::2], head[1::2]

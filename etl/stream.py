@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from etl.decode import binary_kind
+from etl.decode import SNIFF_BYTES, binary_kind
 from etl.parse import PageFinder, explicit_year
 
 
@@ -54,7 +54,7 @@ def _lines(path: Path) -> Iterator[tuple[str, bool]]:
 def plan_pages(path: Path) -> PagePlan | None:
     """First pass: the plan for reading `path` a page at a time, or None to read it whole."""
     with open(path, "rb") as handle:
-        head = handle.read(65536)
+        head = handle.read(SNIFF_BYTES)
     if any(head.startswith(bom) for bom in _OTHER_BOMS) or binary_kind(head) is not None:
         return None
     finder = PageFinder()
