@@ -32,7 +32,7 @@ class PagePlan:
 
 
 @dataclass(frozen=True)
-class Page:
+class StreamedPage:
     first_line: int  # 0-based index in the dump of the page's first line
     lines: list[str]
     ends_with_newline: bool  # as the page's own text would: true for all but the last
@@ -75,17 +75,17 @@ def plan_pages(path: Path) -> PagePlan | None:
     return PagePlan(finder.starts, total, [] if latest is None else [latest], ends_with_newline)
 
 
-def read_pages(path: Path, plan: PagePlan) -> Iterator[Page]:
+def read_pages(path: Path, plan: PagePlan) -> Iterator[StreamedPage]:
     """Second pass: the pages of `path`, one at a time, in order."""
     bounds = iter(plan.starts[1:])
     page_start, page_end = 0, next(bounds, None)
     lines: list[str] = []
     for index, (line, _) in enumerate(_lines(path)):
         if index == page_end:
-            yield Page(page_start, lines, True)
+            yield StreamedPage(page_start, lines, True)
             page_start, page_end, lines = index, next(bounds, None), []
         lines.append(line)
-    yield Page(page_start, lines, plan.ends_with_newline)
+    yield StreamedPage(page_start, lines, plan.ends_with_newline)
 
 
 _OTHER_BOMS = (
