@@ -93,19 +93,25 @@ def generate(out: Path, n_papers: int, seed: int = 7) -> dict[str, int]:
         schema=schemas.AUTHORS.schema,
     )
 
-    # Dates: all within 2020..2025-11-10 (before every capture date below); a third yearless.
+    # Dates: all within 2020..2025-11-10 (before every capture date below); a third yearless,
+    # and a yearless date is in its capture's year (2025, see the sources below).
     with_date = rng.random(n_papers) < 0.9
     n_dates = int(with_date.sum())
-    days = rng.integers(0, (dt.date(2025, 11, 10) - dt.date(2020, 1, 1)).days, n_dates)
-    published = np.datetime64("2020-01-01") + days.astype("timedelta64[D]")
     explicit = rng.random(n_dates) < 0.67
+    first_day = np.where(explicit, 0, (dt.date(2025, 1, 1) - dt.date(2020, 1, 1)).days)
+    days = rng.integers(first_day, (dt.date(2025, 11, 10) - dt.date(2020, 1, 1)).days)
+    published = np.datetime64("2020-01-01") + days.astype("timedelta64[D]")
     dates_arr = pa.array(published, pa.date32())
     month = np.array(MONTHS, dtype=object)[pc.month(dates_arr).to_numpy() - 1]
     day = pc.day(dates_arr).to_numpy().astype(str)
     year = pc.year(dates_arr).to_numpy().astype(str)
     text = np.where(explicit, month + " " + day + ", " + year, month + " " + day)
+    # `capture_date` needs a known capture: the first dump's (every third is unknown, below).
+    capture_known = (idx[with_date] % 50) % 3 != 0
     year_source = np.where(
-        explicit, "explicit", np.where(rng.random(n_dates) < 0.5, "capture_date", "inferred")
+        explicit,
+        "explicit",
+        np.where(capture_known & (rng.random(n_dates) < 0.5), "capture_date", "inferred"),
     )
     dates = pa.table(
         [

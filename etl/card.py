@@ -175,7 +175,8 @@ def _overview(
         else "none (no paper has a date)"
     )
     bullets = [
-        f"- **{papers} papers** from {records} raw records in {dumps} dumps{captures}.",
+        f"- **{papers} papers** from {records} raw records in {dumps} "
+        f"dump{'' if dumps == 1 else 's'}{captures}.",
         f"- Published dates {date_range}.",
         f"- {abstracts} papers have an abstract, {upvotes} an upvote count, {authors} an "
         f"author count and {linked} at least one link.",

@@ -35,11 +35,15 @@ from etl.validate import (
     ValidationReport,
     load_suite_documents,
     spell_out_whitespace,
+    url_hosts,
     validate_tables,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
 ORPHAN = "f" * 16
+TODAY = dt.date(2026, 1, 1)
+"""The day the mutations are validated on: after every date of the seeds and of the mutations
+that break other rules, and fixed, so that no mutation depends on the calendar."""
 
 Rows = dict[str, list[dict[str, Any]]]
 Mutation = Callable[[Rows], None]
@@ -90,7 +94,7 @@ def validate_mutation(base: Rows, mutation: Mutation, out: Path) -> ValidationRe
     mutation(rows)
     changed = {name for name in rows if rows[name] != base[name]}
     affected = {s.name for s in load_suite_documents() if changed & set(s.tables)}
-    return validate_tables(write_tables(rows, out), suites=affected)
+    return validate_tables(write_tables(rows, out), suites=affected, today=TODAY)
 
 
 def first(rows: Rows, table: str, where: Callable[[dict[str, Any]], bool] = bool) -> dict:
@@ -119,6 +123,23 @@ def set_field(
 ) -> Mutation:
     def mutate(rows: Rows) -> None:
         first(rows, table, where)[column] = value
+
+    return mutate
+
+
+def set_fields(table: str, where: Callable[[dict], bool] = bool, **values: Any) -> Mutation:
+    def mutate(rows: Rows) -> None:
+        first(rows, table, where).update(values)
+
+    return mutate
+
+
+def edit_url(edit: Callable[[str], str]) -> Mutation:
+    """Edit the URL of a video link: its host, kind and (no) repository stay what it says."""
+
+    def mutate(rows: Rows) -> None:
+        link = first(rows, "links", is_video)
+        link["url"] = edit(link["url"])
 
     return mutate
 
@@ -191,10 +212,55 @@ def duplicate_source_key(rows: Rows) -> None:
     b["line_start"] = a["line_start"]
 
 
-def capture_before_1990(rows: Rows) -> None:
-    dated = {d["paper_id"] for d in rows["dates"]}
-    row = first(rows, "sources", lambda s: s["captured_on"] is None and s["paper_id"] not in dated)
-    row["captured_on"] = dt.date(1985, 1, 1)
+def captured_on(day: dt.date) -> Mutation:
+    """An unknown capture date set to `day`, on a paper without a date (which it would bound)."""
+
+    def mutate(rows: Rows) -> None:
+        dated = {d["paper_id"] for d in rows["dates"]}
+        row = first(
+            rows, "sources", lambda s: s["captured_on"] is None and s["paper_id"] not in dated
+        )
+        row["captured_on"] = day
+
+    return mutate
+
+
+def published_on(day: dt.date) -> Mutation:
+    """An explicit date moved to `day`, on a paper whose captures are unknown (so that no
+    capture date bounds it)."""
+
+    def mutate(rows: Rows) -> None:
+        row = first(rows, "dates", lambda d: d["year_source"] == "explicit")
+        row.update(published_date=day, date_text=shown(day, True))
+        for source in rows["sources"]:
+            if source["paper_id"] == row["paper_id"]:
+                source["captured_on"] = None
+
+    return mutate
+
+
+def year_before_capture(year_source: str) -> Mutation:
+    """A yearless date (month and day as shown) given the year before its capture's."""
+
+    def mutate(rows: Rows) -> None:
+        row = first(rows, "dates", lambda d: d["year_source"] == "capture_date")
+        day = row["published_date"]
+        row.update(published_date=day.replace(year=day.year - 1), year_source=year_source)
+
+    return mutate
+
+
+def captures_forgotten(rows: Rows) -> None:
+    """The captures of a paper dated by `capture_date` made unknown."""
+    paper_id = first(rows, "dates", lambda d: d["year_source"] == "capture_date")["paper_id"]
+    for source in rows["sources"]:
+        if source["paper_id"] == paper_id:
+            source["captured_on"] = None
+
+
+def inferred_year_with_unknown_capture(rows: Rows) -> None:
+    captures_forgotten(rows)
+    year_before_capture("inferred")(rows)
 
 
 def empty_tables(rows: Rows) -> None:
@@ -210,6 +276,19 @@ def not_code(link: dict[str, Any]) -> bool:
     return link["kind"] != "code"
 
 
+def is_video(link: dict[str, Any]) -> bool:
+    return link["kind"] == "video"
+
+
+def is_project(link: dict[str, Any]) -> bool:
+    return link["kind"] == "project"
+
+
+def code_link(url: str, repo: str | None, host: str = "github.com") -> Mutation:
+    """The first code link pointed at another URL, with the host and repo given."""
+    return set_fields("links", is_code, url=url, host=host, repo=repo)
+
+
 def yearless(date: dict[str, Any]) -> bool:
     return date["year_source"] != "explicit"
 
@@ -223,8 +302,14 @@ BOILERPLATE_TITLES = (
     "SubscribeBottom-Up Skill Discovery from Demonstrations",  # compact dumps glue it on
     "Get trending papers in your email inbox!",
     "• 4 authors",
-    "·",
     "Nov 11",
+)
+# The boilerplate lines that are long enough to pass for an abstract (abstract_length).
+BOILERPLATE_ABSTRACTS = (
+    "Get trending papers in your email inbox!",
+    "byAK and the research community",
+    "SubscribeBottom-Up Skill Discovery from Demonstrations",
+    "• 12 authors · Feb 28, 2024",
 )
 
 # fmt: off
@@ -232,8 +317,14 @@ MUTATIONS: list[Any] = [
     # papers
     case("duplicate-paper", append_copy("papers"), "papers.paper_id_unique"),
     case("paper-id-not-hex", bad_paper_id, "papers.paper_id_shape"),
+    # A paper without an id has no sources rows either.
+    case("null-paper-id", append_copy("papers", paper_id=None),
+         "papers.paper_id_not_null", "papers.has_source"),
     *(case(f"boilerplate-title-{i}", set_field("papers", "title", title),
            "papers.title_not_boilerplate") for i, title in enumerate(BOILERPLATE_TITLES)),
+    # A lone footer dot is boilerplate and also no word at all: both fire.
+    case("boilerplate-title-lone-dot", set_field("papers", "title", "·"),
+         "papers.title_not_boilerplate", "papers.title_has_letter_or_digit"),
     case("null-title", set_field("papers", "title", None), "papers.title_not_null"),
     case("empty-title", set_field("papers", "title", ""), "papers.title_length"),
     case("long-title", set_field("papers", "title", "x" * 301), "papers.title_length"),
@@ -248,10 +339,26 @@ MUTATIONS: list[Any] = [
          "papers.title_spaces_folded"),
     case("title-with-vertical-tab", set_field("papers", "title", "Vertical\x0btab"),
          "papers.title_spaces_folded"),
+    case("title-of-a-zero-width-space", set_field("papers", "title", "\u200b"),
+         "papers.title_has_letter_or_digit"),
+    case("title-of-punctuation", set_field("papers", "title", "— … ?!"),
+         "papers.title_has_letter_or_digit"),
     case("short-abstract", set_field("papers", "abstract", "Too short."), "papers.abstract_length"),
-    case("long-abstract", set_field("papers", "abstract", "word " * 2001),
+    case("long-abstract", set_field("papers", "abstract", " ".join(["word"] * 2001)),
          "papers.abstract_length"),
+    case("whitespace-only-abstract", set_field("papers", "abstract", " " * 50),
+         "papers.abstract_trimmed"),
+    case("abstract-with-leading-space",
+         set_field("papers", "abstract", " We study leading spaces in abstracts."),
+         "papers.abstract_trimmed"),
+    case("abstract-ends-with-line-break",
+         lambda rows: rows["papers"][0].update(abstract=rows["papers"][0]["abstract"] + "\n"),
+         "papers.abstract_trimmed"),
+    *(case(f"boilerplate-abstract-{i}", set_field("papers", "abstract", abstract),
+           "papers.abstract_not_boilerplate") for i, abstract in enumerate(BOILERPLATE_ABSTRACTS)),
     case("negative-upvotes", set_field("papers", "upvotes", -1), "papers.upvotes_non_negative"),
+    case("null-source-count", set_field("papers", "source_count", None),
+         "papers.source_count_not_null"),
     case("zero-source-count", set_field("papers", "source_count", 0),
          "papers.source_count_matches_sources"),
     case("paper-without-source", paper_without_source, "papers.has_source"),
@@ -266,8 +373,18 @@ MUTATIONS: list[Any] = [
     # dates
     case("date-after-capture", date_after_capture, "dates.published_date_not_after_capture"),
     case("date-before-1990", date_before_1990, "dates.published_date_min"),
+    case("date-tomorrow-capture-unknown", published_on(TODAY + dt.timedelta(days=1)),
+         "dates.published_date_not_in_future"),
+    case("capture-year-not-published-year", year_before_capture("capture_date"),
+         "dates.published_year_matches_capture"),
+    case("inferred-year-not-capture-year", year_before_capture("inferred"),
+         "dates.published_year_matches_capture"),
+    case("capture-date-year-without-capture", captures_forgotten,
+         "dates.published_year_matches_capture"),
     case("unknown-year-source", set_field("dates", "year_source", "guessed", yearless),
          "dates.year_source_known"),
+    case("null-year-source", set_field("dates", "year_source", None, yearless),
+         "dates.year_source_not_null"),
     case("date-text-disagrees", explicit_text_off_by_one_day,
          "dates.date_text_matches_explicit_date"),
     case("year-shown-but-not-explicit", yearless_text_with_year,
@@ -275,46 +392,91 @@ MUTATIONS: list[Any] = [
     # Text off the page's shape is also off the date: both fire, the shape rule says why.
     case("date-text-shape", set_field("dates", "date_text", "2024-02-28", yearless),
          "dates.date_text_shape", "dates.date_text_matches_yearless_date"),
+    case("null-date-text", set_field("dates", "date_text", None), "dates.date_text_not_null"),
     case("duplicate-date-row", append_copy("dates"), "dates.paper_id_unique"),
+    case("null-date-key", set_field("dates", "paper_id", None), "dates.paper_id_not_null"),
     case("null-date", set_field("dates", "published_date", None), "dates.published_date_not_null"),
     # links
-    case("url-ends-with-paren-dot", set_field("links", "url", "https://github.com/org/repo)."),
+    case("url-ends-with-paren-dot", edit_url(lambda url: url + ")."),
          "links.url_no_trailing_punctuation"),
-    case("url-unbalanced-paren", set_field("links", "url", "https://github.com/org/repo)"),
-         "links.url_no_unbalanced_paren"),
-    case("url-with-space", set_field("links", "url", "https://github.com/org repo"),
+    case("url-unbalanced-paren", edit_url(lambda url: url + ")"), "links.url_no_unbalanced_paren"),
+    case("url-with-space", edit_url(lambda url: url + " x"), "links.url_shape"),
+    case("url-not-http", edit_url(lambda url: url.replace("https://", "ftp://")),
          "links.url_shape"),
-    case("url-not-http", set_field("links", "url", "ftp://example.org/x"), "links.url_shape"),
-    case("url-with-no-break-space", set_field("links", "url", "https://github.com/org\u00a0repo"),
-         "links.url_shape"),
+    case("url-with-no-break-space", edit_url(lambda url: url + "\u00a0x"), "links.url_shape"),
     case("null-url", set_field("links", "url", None), "links.url_not_null"),
     case("duplicate-link", append_copy("links"), "links.key_unique"),
-    case("unknown-link-kind", set_field("links", "kind", "blog", not_code), "links.kind_known"),
+    case("null-link-key", set_field("links", "paper_id", None), "links.paper_id_not_null"),
+    # A kind outside the set is not the host's kind either: both fire, kind_known says why.
+    case("unknown-link-kind", set_field("links", "kind", "blog", not_code),
+         "links.kind_known", "links.kind_matches_host"),
+    case("video-link-called-arxiv", set_field("links", "kind", "arxiv", is_video),
+         "links.kind_matches_host"),
+    case("project-link-called-code", set_field("links", "kind", "code", is_project),
+         "links.kind_matches_host"),
+    case("null-kind", set_field("links", "kind", None, not_code), "links.kind_not_null"),
+    # A repo that is no `owner/name` is not the one the URL names either.
     case("repo-not-owner-name", set_field("links", "repo", "just-a-name", is_code),
-         "links.repo_shape"),
+         "links.repo_shape", "links.repo_matches_url"),
     case("repo-on-non-code-link", set_field("links", "repo", "org/repo", not_code),
          "links.repo_only_for_code"),
-    case("host-upper-case", set_field("links", "host", "GitHub.com"), "links.host_lower_case"),
+    case("repo-not-the-urls", set_field("links", "repo", "someone/else", is_code),
+         "links.repo_matches_url"),
+    case("code-link-missing-repo", set_field("links", "repo", None, is_code),
+         "links.repo_matches_url"),
+    case("repo-keeps-dot-git", code_link("https://github.com/org/name.git", "org/name.git"),
+         "links.repo_matches_url"),
+    case("repo-of-an-owner-url", code_link("https://github.com/org", "org/org"),
+         "links.repo_matches_url"),
+    case("repo-on-a-gist", code_link("https://gist.github.com/org/0123abc", "org/0123abc",
+                                     host="gist.github.com"),
+         "links.repo_matches_url"),
+    case("host-not-the-urls", set_field("links", "host", "gitlab.com", is_code),
+         "links.host_matches_url"),
+    case("null-host", set_field("links", "host", None), "links.host_not_null"),
+    # An upper-case host is not the URL's (lower-cased) host either: both fire.
+    case("host-upper-case", set_field("links", "host", "GitHub.com"),
+         "links.host_lower_case", "links.host_matches_url"),
     case("host-with-ideographic-space", set_field("links", "host", "github\u3000com"),
-         "links.host_lower_case"),
+         "links.host_lower_case", "links.host_matches_url"),
     # sources
     case("source-lines-reversed", set_field("sources", "line_end", 0),
          "sources.line_range_ordered"),
     case("source-line-zero", set_field("sources", "line_start", 0), "sources.line_start_positive"),
     case("null-source-key", set_field("sources", "line_start", None),
          "sources.line_start_not_null"),
+    case("null-source-file", set_field("sources", "source_file", None),
+         "sources.source_file_not_null"),
+    case("null-source-line-end", set_field("sources", "line_end", None),
+         "sources.line_end_not_null"),
+    case("null-source-paper", append_copy("sources", paper_id=None, line_start=99_999,
+                                          line_end=99_999),
+         "sources.paper_id_not_null"),
     case("duplicate-source-key", duplicate_source_key, "sources.key_unique"),
     case("unknown-dump-format", set_field("sources", "dump_format", "html"),
          "sources.dump_format_known"),
+    case("null-dump-format", set_field("sources", "dump_format", None),
+         "sources.dump_format_not_null"),
+    # A hash other than the rest of its file's: the shape rule says why.
     case("short-sha256", set_field("sources", "source_sha256", "abc123"),
-         "sources.source_sha256_shape"),
-    case("capture-before-1990", capture_before_1990, "sources.captured_on_min"),
+         "sources.source_sha256_shape", "sources.source_sha256_one_per_file"),
+    case("other-sha256-in-the-same-file", set_field("sources", "source_sha256", "0" * 64),
+         "sources.source_sha256_one_per_file"),
+    case("null-sha256", set_field("sources", "source_sha256", None),
+         "sources.source_sha256_not_null"),
+    case("capture-before-1990", captured_on(dt.date(1985, 1, 1)), "sources.captured_on_min"),
+    case("capture-tomorrow", captured_on(TODAY + dt.timedelta(days=1)),
+         "sources.captured_on_not_in_future"),
     # referential integrity
     *(case(f"orphan-{table}", append_orphan(table), f"{table}.paper_id_in_papers")
       for table in ("authors", "dates", "links", "sources")),
     # rejects (the seed build has none: each case adds a row)
     case("unknown-reason", add_reject(reason="bogus_reason"), "rejects.reason_known"),
     case("null-reason", add_reject(reason=None), "rejects.reason_not_null"),
+    case("null-reject-file", add_reject(source_file=None), "rejects.source_file_not_null"),
+    case("null-reject-start", add_reject(line_start=None), "rejects.line_start_not_null"),
+    case("null-reject-end", add_reject(line_end=None), "rejects.line_end_not_null"),
+    case("null-reject-text", add_reject(text=None), "rejects.text_not_null"),
     case("long-reject-text", add_reject(text="x" * 10_001), "rejects.text_length"),
     case("reject-lines-reversed", add_reject(line_end=3), "rejects.line_range_ordered"),
     case("reject-line-negative", add_reject(line_start=-1, line_end=1),
@@ -330,9 +492,26 @@ ALLOWED: list[Any] = [
     case("null-upvotes", set_field("papers", "upvotes", None)),
     case("title-starting-with-subscribers",
          set_field("papers", "title", "Subscribers and Publishers: A Study")),
+    case("title-in-another-script", set_field("papers", "title", "深度学习的泛化")),
+    case("title-of-one-digit", set_field("papers", "title", "2")),
+    case("long-abstract-quoting-the-page-header",
+         set_field("papers", "abstract", "We study " + "long abstracts " * 20
+                   + "and quote the page: Get trending papers in your email inbox!")),
+    case("date-published-today", published_on(TODAY)),
+    case("capture-today", captured_on(TODAY)),
+    # An inferred capture date is unknown when the page showed no date: nothing to compare.
+    case("inferred-year-with-unknown-capture", inferred_year_with_unknown_capture),
     case("url-with-balanced-parens",
-         set_field("links", "url", "https://en.wikipedia.org/wiki/Foo_(bar)")),
-    case("code-link-without-repo", set_field("links", "repo", None, is_code)),
+         set_fields("links", is_project, url="https://en.wikipedia.org/wiki/Foo_(bar)",
+                    host="en.wikipedia.org")),
+    case("code-link-to-an-owner", code_link("https://github.com/org", None)),
+    case("code-link-to-a-gist", code_link("https://gist.github.com/org/0123abc", None,
+                                          host="gist.github.com")),
+    case("repo-without-dot-git", code_link("https://github.com/org/name.git/", "org/name")),
+    case("repo-on-www-github", code_link("https://www.github.com//org/name/tree/main?x=1#y",
+                                         "org/name", host="www.github.com")),
+    case("url-with-user-and-port",
+         set_fields("links", is_project, url="https://me@Example.ORG:8080/x", host="example.org")),
     case("empty-file-reject", add_reject(reason="empty_file", line_start=0, line_end=0, text="")),
     case("author-count-at-maximum", set_field("authors", "author_count", 5000)),
 ]
@@ -371,19 +550,23 @@ def test_failures_name_the_offending_values(base_rows: Rows, tmp_path: Path) -> 
 
 def test_mutations_cover_every_rule() -> None:
     expected = set().union(*(p.values[1] for p in MUTATIONS))
-    not_null_rules = {
-        f"{s.name}.{e['meta']['rule']}"
-        for s in load_suite_documents()
-        for e in s.document["expectations"]
-        if e["type"] == "expect_column_values_to_not_be_null"
-    }
     every = {
         f"{s.name}.{e['meta']['rule']}"
         for s in load_suite_documents()
         for e in s.document["expectations"]
     }
-    # Not-null rules of non-key columns are all the same GX check; a few prove it.
-    assert every - expected <= not_null_rules
+    assert every - expected == set(), "rules no mutation proves"
+    assert expected - every == set(), "mutations expecting rules that do not exist"
+
+
+def test_today_is_the_day_validation_runs_unless_given(base_rows: Rows, tmp_path: Path) -> None:
+    # Two days ahead: still tomorrow or later if the test runs across midnight.
+    ahead = dt.date.today() + dt.timedelta(days=2)
+    data = mutated(base_rows, published_on(ahead), tmp_path / "data")
+    assert validate_tables(data, suites=["dates"]).failed_rules == {
+        "dates.published_date_not_in_future"
+    }
+    assert validate_tables(data, suites=["dates"], today=ahead).success
 
 
 # --- good data, broken files -------------------------------------------------------------
@@ -488,6 +671,21 @@ def test_suites_mirror_config_bounds() -> None:
     assert rules["papers", "title_length"]["max_value"] == config.MAX_TITLE_CHARS
     assert rules["rejects", "text_length"]["max_value"] == config.MAX_REJECT_TEXT_CHARS
     assert rules["dates", "published_date_min"]["min_value"] == f"{config.MIN_PUBLISHED_YEAR}-01-01"
+    (papers,) = [s for s in load_suite_documents() if s.name == "papers"]
+    assert f"length(p.abstract) <= {config.MAX_TITLE_CHARS} " in papers.sql  # short_abstract
+
+
+def test_abstracts_and_titles_share_one_boilerplate_list() -> None:
+    rules = {
+        e["meta"]["rule"]: e["kwargs"]
+        for s in load_suite_documents()
+        if s.name == "papers"
+        for e in s.document["expectations"]
+    }
+    assert (
+        rules["abstract_not_boilerplate"]["regex_list"]
+        == rules["title_not_boilerplate"]["regex_list"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -594,6 +792,46 @@ def test_gx_does_not_list_failing_rows(fresh_build: Path, monkeypatch: pytest.Mo
     assert [n for n in resolved if ".unexpected_index_" in n] == []
 
 
+URL_STARTS = ["https://", "http://", "HTTPS://", "ftp://", "https:", "//", ""]
+URL_ALPHABET = "aZ09.-_:/?#@[]%~\u00e9\uff0e\u2100"  # NFKC folds U+FF0E, U+2100 to `.`, `a/c`
+
+
+@given(
+    urls=st.lists(
+        st.tuples(st.sampled_from(URL_STARTS), st.text(alphabet=URL_ALPHABET, max_size=20)),
+        max_size=8,
+    )
+)
+@settings(max_examples=300, deadline=None)
+def test_url_host_is_what_urlsplit_reads_from_each_url(urls: list[tuple[str, str]]) -> None:
+    """url_host parses each distinct URL start once; that is the host of the whole URL."""
+    from urllib.parse import urlsplit
+
+    def host(url: str) -> str:
+        try:
+            return urlsplit(url).hostname or ""
+        except ValueError:
+            return ""
+
+    written = [start + rest for start, rest in urls]
+    assert url_hosts(pa.array(written, pa.string())).to_pylist() == [host(u) for u in written]
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("https://GitHub.com/org/repo", "github.com"),
+        ("https://me:pw@example.org:8080/x?y#z", "example.org"),
+        ("http://[::1]:8000/", "::1"),
+        ("https://[broken/x", ""),  # urlsplit refuses it
+        ("https:///no-host", ""),
+        (None, None),
+    ],
+)
+def test_url_host_reads_urls_as_urllib_does(url: str | None, host: str | None) -> None:
+    assert url_hosts(pa.array([url], pa.string())).to_pylist() == [host]
+
+
 def test_importing_the_module_does_not_import_gx() -> None:
     code = "import sys, etl.cli, etl.validate; sys.exit('great_expectations' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=False).returncode == 0
@@ -629,7 +867,7 @@ def test_cli_fails_on_bad_data_and_says_why(base_rows: Rows, tmp_path: Path) -> 
     from etl.cli import app
 
     data = mutated(
-        base_rows, set_field("links", "url", "https://github.com/org/repo)."), tmp_path / "data"
+        base_rows, set_field("links", "url", "https://youtu.be/x).", is_video), tmp_path / "data"
     )
     (data / "rejects.parquet").unlink()
     report_dir = tmp_path / "report"
@@ -641,7 +879,7 @@ def test_cli_fails_on_bad_data_and_says_why(base_rows: Rows, tmp_path: Path) -> 
     assert result.exit_code == 1, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "url_no_trailing_punctuation" in result.output
-    assert "https://github.com/org/repo)." in result.output
+    assert "https://youtu.be/x)." in result.output
     assert "missing file rejects.parquet" in result.output
     assert (report_dir / "data_docs" / "index.html").is_file()
     summary = json.loads((report_dir / "summary.json").read_text())
