@@ -284,9 +284,9 @@ def _swap_into_place(new: Path, stage: Path) -> None:
                 with contextlib.suppress(OSError):  # else the next publish puts it back
                     parked.rename(stage)
             raise
-    if parked.exists():
-        parked.rename(new)
-        shutil.rmtree(new, ignore_errors=True)
+        if parked.exists():
+            parked.rename(new)
+            shutil.rmtree(new, ignore_errors=True)
 
 
 def _redact(text: str, token: str | None) -> str:

@@ -242,10 +242,10 @@ def _parse_tasks(
                 # stopping the workers after the batch in hand (below). Caught by the server
                 # during its preload imports, or by a worker starting up, it printed their
                 # tracebacks.
-                with sigint_deferred():
-                    forkserver.ensure_running()
-                    results = executor.map(_parse_paths, batches)  # starts the workers
                 try:
+                    with sigint_deferred():
+                        forkserver.ensure_running()
+                        results = executor.map(_parse_paths, batches)  # starts the workers
                     for outcome in itertools.chain.from_iterable(results):
                         yield outcome
                         done += 1

@@ -144,10 +144,18 @@ def check_replaceable(out_dir: Path, table_files: Iterable[str]) -> None:
     """
     if not out_dir.exists() and not out_dir.is_symlink():
         return
+    if out_dir.is_symlink():
+        raise OutputError(
+            f"--out {out_dir} is a symbolic link; give the folder itself; nothing was changed"
+        )
     if not out_dir.is_dir():
         raise OutputError(f"--out {out_dir} is a file, not a folder; nothing was changed")
     try:
-        others = sorted(entry.name for entry in out_dir.iterdir() if entry.name not in table_files)
+        others = sorted(
+            entry.name
+            for entry in out_dir.iterdir()
+            if entry.name not in table_files or entry.is_symlink() or not entry.is_file()
+        )
     except OSError as exc:
         raise OutputError(f"cannot read {out_dir}: {exc.strerror}") from exc
     if others:

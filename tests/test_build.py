@@ -350,3 +350,22 @@ def test_a_broken_expectation_suite_is_a_one_line_build_error(raw_dir, tmp_path,
     )
     assert snapshot(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [".out.lock", "out", "raw"]
+
+
+def test_an_out_folder_with_a_folder_of_a_table_name_or_a_link_is_refused(raw_dir, tmp_path):
+    copy_seeds(raw_dir)
+    out = tmp_path / "out"
+    (out / "papers.parquet").mkdir(parents=True)  # a folder, not a table file
+    (out / "papers.parquet" / "mine.txt").write_text("mine")
+    outcome = build(raw_dir, out, validate=False)
+    assert outcome.exit_code == 3
+    assert outcome.message.startswith(f"refusing to replace {out}: it holds papers.parquet,")
+    assert (out / "papers.parquet" / "mine.txt").read_text() == "mine"
+    link = tmp_path / "link"
+    link.symlink_to(out)
+    outcome = build(raw_dir, link, validate=False)
+    assert (outcome.exit_code, outcome.message) == (
+        3,
+        f"--out {link} is a symbolic link; give the folder itself; nothing was changed",
+    )
+    assert link.is_symlink() and (out / "papers.parquet" / "mine.txt").exists()
