@@ -215,6 +215,14 @@ def build(
             f"{out_dir} is unchanged"
         )
         return outcome
+    if validate:  # a broken suite is found before the parse, not after it
+        from etl.validate import SuiteDefinitionError, load_suite_documents
+
+        try:
+            load_suite_documents()
+        except SuiteDefinitionError as exc:
+            outcome.exit_code, outcome.message = 2, _broken_suite(exc, out_dir)
+            return outcome
     with contextlib.ExitStack() as cleanup:
         try:
             # Held for the whole build, so that a second build on the same output fails at
@@ -301,12 +309,8 @@ def _publish(
 
             try:
                 report = validate_tables(staging)
-            except SuiteDefinitionError as exc:
-                outcome.exit_code = 2
-                outcome.message = (
-                    f"broken expectation suite ({exc}); {out_dir} left as it was "
-                    "(`--no-validate` builds without it)"
-                )
+            except SuiteDefinitionError as exc:  # what only Great Expectations can tell
+                outcome.exit_code, outcome.message = 2, _broken_suite(exc, out_dir)
                 return None
             summary.validated = report.success
             timer("validate")
@@ -334,6 +338,13 @@ def _publish(
         outcome.exit_code = 3
         outcome.message = str(exc)
         return None
+
+
+def _broken_suite(error: Exception, out_dir: Path) -> str:
+    return (
+        f"broken expectation suite ({error}); {out_dir} left as it was "
+        "(`--no-validate` builds without it)"
+    )
 
 
 def _keep_candidate(staging: Path) -> Path:

@@ -99,7 +99,7 @@ class StagedDataset:
 def check_tables_present(data_dir: Path) -> None:
     """The six tables must be there first: validating a folder without them would only
     report them as off-contract."""
-    missing = [t.file_name for t in schemas.TABLES if not (data_dir / t.file_name).is_file()]
+    missing = schemas.missing_table_files(data_dir)
     if missing:
         raise PublishError(f"{data_dir} lacks {', '.join(missing)}; build first (make data)")
 

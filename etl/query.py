@@ -69,7 +69,7 @@ def connect(data_dir: Path) -> duckdb.DuckDBPyConnection:
 
     Its configuration is locked: no SET, RESET or setting-changing function can alter it.
     """
-    missing = [t.file_name for t in schemas.TABLES if not (data_dir / t.file_name).is_file()]
+    missing = schemas.missing_table_files(data_dir)
     if missing:
         raise QueryError(
             f"{data_dir} lacks {', '.join(missing)}; build the tables first (make data)"

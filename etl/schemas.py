@@ -7,6 +7,7 @@ card renders its column tables from the docs, and the tests compare against them
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -184,3 +185,8 @@ REJECTS = TableSpec(
 
 TABLES: tuple[TableSpec, ...] = (PAPERS, AUTHORS, DATES, LINKS, SOURCES, REJECTS)
 TABLES_BY_NAME: dict[str, TableSpec] = {t.name: t for t in TABLES}
+
+
+def missing_table_files(data_dir: Path) -> list[str]:
+    """The table files of the contract that `data_dir` lacks, in contract order."""
+    return [t.file_name for t in TABLES if not (data_dir / t.file_name).is_file()]

@@ -369,3 +369,23 @@ def test_an_out_folder_with_a_folder_of_a_table_name_or_a_link_is_refused(raw_di
         f"--out {link} is a symbolic link; give the folder itself; nothing was changed",
     )
     assert link.is_symlink() and (out / "papers.parquet" / "mine.txt").exists()
+
+
+def test_a_suite_file_that_cannot_be_read_stops_the_build_before_the_parse(
+    raw_dir, tmp_path, monkeypatch
+):
+    copy_seeds(raw_dir)
+
+    def unreadable(*args, **kwargs):
+        raise etl.validate.SuiteDefinitionError("cannot read suite papers.json: bad JSON")
+
+    def parse_all(*args, **kwargs):
+        raise AssertionError("parsed although the suite is broken")
+
+    monkeypatch.setattr(etl.validate, "load_suite_documents", unreadable)
+    monkeypatch.setattr(etl.pipeline, "parse_all", parse_all)
+    outcome = build(raw_dir, tmp_path / "out")
+    assert outcome.exit_code == 2
+    assert outcome.message.startswith("broken expectation suite (cannot read suite papers.json")
+    with pytest.raises(AssertionError, match="parsed although"):  # the patch is in force
+        build(raw_dir, tmp_path / "out", validate=False)
