@@ -50,6 +50,16 @@ def copy_seeds(target: Path, with_manifest: bool = True) -> None:
         shutil.copy(RAW_DIR / "manifest.csv", target / "manifest.csv")
 
 
+def copy_of_the_tables(folder: Path) -> Path:
+    """A copy of the committed tables (data/processed) in a new `folder`, to change freely."""
+    from etl.schemas import TABLES
+
+    folder.mkdir(parents=True)
+    for spec in TABLES:
+        shutil.copyfile(RAW_DIR.parent / "processed" / spec.file_name, folder / spec.file_name)
+    return folder
+
+
 def load_bench(name: str) -> ModuleType:
     """bench/NAME.py as the module `bench_NAME`, with bench/ on the import path, as when the
     script runs (bench/check_truth.py imports generate)."""

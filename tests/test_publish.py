@@ -23,7 +23,7 @@ from huggingface_hub import constants
 from huggingface_hub.errors import HTTPError
 
 from etl import build, card, config, publish, query, schemas
-from tests.conftest import COMPACT_SEED
+from tests.conftest import COMPACT_SEED, copy_of_the_tables
 
 DATA = config.PROCESSED_DIR
 REAL_VALIDATE_DATA = publish.validate_data
@@ -193,7 +193,9 @@ def test_restaging_replaces_the_stage_atomically(
     (stage / card.staged_file("papers")).write_bytes(b"stale")
     publish.stage_dataset(DATA, stage)
     assert files_under(stage) == LAYOUT
-    assert (stage / card.staged_file("papers")).read_bytes() == (DATA / "papers.parquet").read_bytes()
+    assert (stage / card.staged_file("papers")).read_bytes() == (
+        DATA / "papers.parquet"
+    ).read_bytes()
 
     before = {p: p.read_bytes() for p in stage.rglob("*") if p.is_file()}
 
@@ -311,13 +313,6 @@ def test_a_stage_that_is_a_symbolic_link_is_refused(
         publish.stage_dataset(DATA, tmp_path / "link")
 
 
-def copy_of_the_tables(folder: Path) -> Path:
-    folder.mkdir(parents=True)
-    for spec in schemas.TABLES:
-        shutil.copyfile(DATA / spec.file_name, folder / spec.file_name)
-    return folder
-
-
 @pytest.mark.usefixtures("no_validation")
 @pytest.mark.parametrize(
     ("tables", "stage", "cwd", "reason"),
@@ -330,8 +325,13 @@ def copy_of_the_tables(folder: Path) -> Path:
     ],
 )
 def test_a_stage_overlapping_the_tables_or_the_current_folder_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-    tables: str, stage: str, cwd: str | None, reason: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tables: str,
+    stage: str,
+    cwd: str | None,
+    reason: str,
 ) -> None:
     data = copy_of_the_tables(tmp_path / tables)
     if cwd is not None:
@@ -372,7 +372,9 @@ def test_the_next_publish_undoes_what_a_killed_one_left(
     previous = snapshot(stage)
     killed = subprocess.run(
         [sys.executable, "-c", KILLED_PUBLISH, str(DATA), str(stage), when],
-        cwd=config.PROJECT_ROOT, capture_output=True, text=True,
+        cwd=config.PROJECT_ROOT,
+        capture_output=True,
+        text=True,
     )
     assert killed.returncode == 9, killed.stderr
     temporary, other = sorted(p.name for p in tmp_path.iterdir())  # hex sorts before o and s
@@ -435,7 +437,9 @@ class FakeHfApi:
 
     def _call(self, name: str, *args: Any, **kwargs: Any) -> None:
         self.calls.append((name, args, kwargs))
-        if self.fail_on == name:  # what httpx raises without network, as huggingface_hub passes it on
+        if (
+            self.fail_on == name
+        ):  # what httpx raises without network, as huggingface_hub passes it on
             raise self.failure or HTTPError(
                 f"[Errno -2] Name or service not known (token {self.token})"
             )
@@ -455,7 +459,9 @@ class FakeHfApi:
         # What the folder holds at upload time is what the Hub would receive.
         kwargs["files"] = files_under(Path(kwargs["folder_path"]))
         self._call("upload_folder", **kwargs)
-        return SimpleNamespace(commit_url=f"https://huggingface.co/datasets/{kwargs['repo_id']}/commit/1")
+        return SimpleNamespace(
+            commit_url=f"https://huggingface.co/datasets/{kwargs['repo_id']}/commit/1"
+        )
 
 
 @pytest.fixture
@@ -541,7 +547,9 @@ def test_dry_run_validates_and_stages_but_never_touches_the_hub(
 
 
 def test_without_a_token_it_fails_clearly_and_changes_nothing(
-    hub: type[FakeHfApi], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    hub: type[FakeHfApi],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.delenv("HF_TOKEN")
@@ -551,7 +559,9 @@ def test_without_a_token_it_fails_clearly_and_changes_nothing(
 
 
 def test_in_offline_mode_it_fails_clearly_and_changes_nothing(
-    hub: type[FakeHfApi], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    hub: type[FakeHfApi],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
@@ -602,9 +612,10 @@ def test_a_long_hub_error_is_cut_to_a_few_lines(
     hub: type[FakeHfApi], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     hub.fail_on = "upload_folder"
-    hub.failure = ValueError("Invalid metadata in README.md.\n\n" + "\n".join(
-        f"- reason {i} " + "x" * 1000 for i in range(30)
-    ))
+    hub.failure = ValueError(
+        "Invalid metadata in README.md.\n\n"
+        + "\n".join(f"- reason {i} " + "x" * 1000 for i in range(30))
+    )
     assert publish_to(tmp_path / "stage") == 1
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 6 and lines[-1] == "  (and 26 more lines)"
@@ -612,7 +623,9 @@ def test_a_long_hub_error_is_cut_to_a_few_lines(
 
 
 def test_tables_failing_validation_are_not_staged(
-    hub: type[FakeHfApi], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    hub: type[FakeHfApi],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     import etl.validate
@@ -630,7 +643,9 @@ def test_tables_failing_validation_are_not_staged(
     "repo_id", ["no-slash", "a/b/c", "me/x..y", "me/ab.", "me/a--b", "me/x.git", "me/-x", "me/a b"]
 )
 def test_a_repo_id_the_hub_would_refuse_is_refused_before_anything_else(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
     repo_id: str,
 ) -> None:
     def never(data_dir: Path) -> None:
@@ -689,8 +704,11 @@ def test_a_stage_whose_parent_is_a_file_is_reported_in_one_line(
     ("code", "reason"), [(errno.ENOSPC, "the disk is full"), (errno.EROFS, "Read-only file system")]
 )
 def test_a_write_failing_while_staging_is_reported_in_one_line_and_keeps_the_stage(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-    code: int, reason: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    code: int,
+    reason: str,
 ) -> None:
     """Simulated: the tests run as root, whom a read-only folder does not stop."""
     stage = tmp_path / "stage"
@@ -704,4 +722,3 @@ def test_a_write_failing_while_staging_is_reported_in_one_line_and_keeps_the_sta
     assert stage_only(stage) == 1
     assert f"cannot stage {stage}: {reason} (" in one_line_error(capsys)
     assert snapshot(stage) == before and [p.name for p in tmp_path.iterdir()] == ["stage"]
-

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from etl import config, query, schemas
 from etl.cli import app
+from tests.conftest import copy_of_the_tables
 
 DATA = config.PROCESSED_DIR
 
@@ -63,13 +64,6 @@ def test_views_sql_runs_unchanged_from_the_repository_root(
     assert cli_like.sql("SELECT count(*) FROM papers_full").fetchall() == [
         (pq.read_metadata(DATA / "papers.parquet").num_rows,)
     ]
-
-
-def copy_of_the_tables(folder: Path) -> Path:
-    folder.mkdir()
-    for spec in schemas.TABLES:
-        (folder / spec.file_name).write_bytes((DATA / spec.file_name).read_bytes())
-    return folder
 
 
 def every_file(folder: Path) -> dict[str, bytes]:
