@@ -30,7 +30,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import pyarrow.parquet as pq
 from huggingface_hub import HfApi, constants, get_token
@@ -39,24 +39,17 @@ from huggingface_hub.utils import HFValidationError, validate_repo_id
 
 from etl import card, schemas
 from etl.interrupts import sigint_deferred
+from etl.write import foreign_entries, listing
 
 README_NAME = "README.md"
-# Every file a stage writes, and the folders they sit in: a folder holding anything else is
-# never replaced.
+# Every file a stage writes: a folder holding anything else is never replaced.
 STAGE_FILES = frozenset(
     {README_NAME, card.CHART_REF, *(card.staged_file(t.name) for t in schemas.TABLES)}
-)
-STAGE_FOLDERS = frozenset(
-    parent.as_posix()
-    for file in STAGE_FILES
-    for parent in PurePosixPath(file).parents
-    if parent != PurePosixPath(".")
 )
 # What a publish leaves beside the stage while it runs (`.NAME.<8 hex>.tmp`, the new layout
 # being built, and `.NAME.old-<8 hex>`, the previous stage parked between the two renames).
 _TMP_SUFFIX = r"[0-9a-f]{8}\.tmp"
 _PARKED_SUFFIX = r"old-[0-9a-f]{8}"
-_SHOWN_NAMES = 5
 _SHOWN_REASON_LINES = 4
 _REASON_LINE_CHARS = 300
 # Remote files that the commit replaces wholesale, so that stale tables never linger.
@@ -104,33 +97,6 @@ def check_tables_present(data_dir: Path) -> None:
         raise PublishError(f"{data_dir} lacks {', '.join(missing)}; build first (make data)")
 
 
-def _listing(names: list[str]) -> str:
-    shown = ", ".join(names[:_SHOWN_NAMES])
-    more = len(names) - _SHOWN_NAMES
-    return f"{shown} and {more} more" if more > 0 else shown
-
-
-def _foreign_entries(folder: Path) -> list[str]:
-    """What `folder` holds that a stage never writes, as sorted paths relative to it.
-
-    Only the stage's own folders are looked into; anything else (a file or folder of another
-    name, a symbolic link, a file where a stage has a folder) is foreign as a whole.
-    """
-    foreign: list[str] = []
-    pending = [folder]
-    while pending:
-        current = pending.pop()
-        for entry in current.iterdir():
-            name = entry.relative_to(folder).as_posix()
-            if entry.is_symlink():
-                foreign.append(name)
-            elif name in STAGE_FOLDERS and entry.is_dir():
-                pending.append(entry)
-            elif name not in STAGE_FILES or not entry.is_file():
-                foreign.append(name)
-    return sorted(foreign)
-
-
 def _check_stage_contents(stage: Path) -> None:
     """Refuse to replace anything but an earlier stage (`--stage ~` must not wipe a home):
     the swap deletes every file the folder holds, at any depth."""
@@ -139,12 +105,12 @@ def _check_stage_contents(stage: Path) -> None:
     if not stage.is_dir():
         raise PublishError(f"--stage {stage} exists and is not a folder; nothing was changed")
     try:
-        foreign = _foreign_entries(stage)
+        foreign = foreign_entries(stage, STAGE_FILES)
     except OSError as error:
         raise PublishError(f"cannot read --stage {stage}: {error.strerror or error}") from None
     if foreign:
         raise PublishError(
-            f"refusing to replace --stage {stage}: it holds {_listing(foreign)}, which a stage "
+            f"refusing to replace --stage {stage}: it holds {listing(foreign)}, which a stage "
             "never writes and replacing the folder would delete; nothing was changed: pass a "
             "new or empty folder, or an earlier stage"
         )
@@ -215,7 +181,7 @@ def _recover(stage: Path) -> None:
         parked.remove(latest)
     for stale in (*parked, *_siblings(stage, _TMP_SUFFIX)):
         with contextlib.suppress(OSError):
-            if not _foreign_entries(stale):
+            if not foreign_entries(stale, STAGE_FILES):
                 shutil.rmtree(stale)
 
 

@@ -14,8 +14,8 @@ import fcntl
 import os
 import shutil
 import signal
-from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
+from collections.abc import Callable, Collection, Iterator
+from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 import numpy as np
@@ -136,7 +136,45 @@ def output_lock(out_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def check_replaceable(out_dir: Path, table_files: Iterable[str]) -> None:
+_SHOWN_NAMES = 5
+
+
+def listing(names: list[str]) -> str:
+    """A few names for a one-line message: `a, b, c, d, e and 3 more`."""
+    shown = ", ".join(names[:_SHOWN_NAMES])
+    more = len(names) - _SHOWN_NAMES
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+def foreign_entries(folder: Path, files: Collection[str]) -> list[str]:
+    """What `folder` holds besides `files` (paths relative to it), sorted and relative.
+
+    A folder replaced whole (build's --out, publish's --stage) may hold only what its owner
+    writes. Only the folders `files` sit in are looked into; anything else (another name, a
+    symbolic link, a folder where a file belongs) is foreign as a whole. Raises OSError.
+    """
+    folders = {
+        parent.as_posix()
+        for file in files
+        for parent in PurePosixPath(file).parents
+        if parent != PurePosixPath(".")
+    }
+    foreign: list[str] = []
+    pending = [folder]
+    while pending:
+        current = pending.pop()
+        for entry in current.iterdir():
+            name = entry.relative_to(folder).as_posix()
+            if entry.is_symlink():
+                foreign.append(name)
+            elif name in folders and entry.is_dir():
+                pending.append(entry)
+            elif name not in files or not entry.is_file():
+                foreign.append(name)
+    return sorted(foreign)
+
+
+def check_replaceable(out_dir: Path, table_files: Collection[str]) -> None:
     """Refuse an output folder that holds more than tables.
 
     The swap replaces the whole folder, so whatever else it holds (a raw folder given as
@@ -151,18 +189,13 @@ def check_replaceable(out_dir: Path, table_files: Iterable[str]) -> None:
     if not out_dir.is_dir():
         raise OutputError(f"--out {out_dir} is a file, not a folder; nothing was changed")
     try:
-        others = sorted(
-            entry.name
-            for entry in out_dir.iterdir()
-            if entry.name not in table_files or entry.is_symlink() or not entry.is_file()
-        )
+        others = foreign_entries(out_dir, table_files)
     except OSError as exc:
         raise OutputError(f"cannot read {out_dir}: {exc.strerror}") from exc
     if others:
-        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
         raise OutputError(
-            f"refusing to replace {out_dir}: it holds {shown}, which a build does not write "
-            "and replacing the folder would delete; give --out a new or empty folder, or one "
+            f"refusing to replace {out_dir}: it holds {listing(others)}, which a build does not "
+            "write and replacing the folder would delete; give --out a new or empty folder, or one "
             "that holds only tables"
         )
 

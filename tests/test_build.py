@@ -369,6 +369,13 @@ def test_an_out_folder_with_a_folder_of_a_table_name_or_a_link_is_refused(raw_di
         f"--out {link} is a symbolic link; give the folder itself; nothing was changed",
     )
     assert link.is_symlink() and (out / "papers.parquet" / "mine.txt").exists()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "authors.parquet").symlink_to(tmp_path / "mine.parquet")  # a link, not a table
+    (tmp_path / "mine.parquet").write_bytes(b"mine")
+    outcome = build(raw_dir, other, validate=False)
+    assert outcome.message.startswith(f"refusing to replace {other}: it holds authors.parquet,")
+    assert (tmp_path / "mine.parquet").read_bytes() == b"mine"
 
 
 def test_a_suite_file_that_cannot_be_read_stops_the_build_before_the_parse(
