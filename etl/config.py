@@ -18,7 +18,7 @@ DUMP_SUFFIX = ".txt"
 # Bumped whenever parsing or per-file normalization changes what a dump yields, or the
 # record store's layout changes; it keys the per-dump cache so that stale parses are never
 # reused.
-PARSER_VERSION = "14"
+PARSER_VERSION = "15"
 
 # Parquet output: zstd, fixed row-group size, no wall-clock metadata, so that the
 # same input gives byte-identical files.

@@ -27,7 +27,7 @@ from etl.links import link_rows
 from etl.normalize import clean_records, dump_lines
 from etl.parse import dump_years, page_starts, parse_lines
 from etl.records import ParsedDump, Reject
-from etl.store import EntryWriter, StoredRecords
+from etl.store import EntryWriter, StoredRecords, save_meta
 from etl.stream import plan_pages, read_pages
 
 # A stored record: the raw fields (fastparse.RAW_RECORD_SCHEMA) plus what normalize adds,
@@ -323,8 +323,8 @@ def parse_big_file(
             writer.write(records, link_rows(records["abstract"]))
         entry = FileEntry(**_shallow(_account(source_file, sha, dump, [])), links=writer.links)
         entry.warnings = _dump_warnings(source_file, dump)
-        entry.stored = StoredRecords(stem, writer.record_count)
-        writer.close(entry)
+        entry.stored = writer.finish()
+        save_meta(entry.stored, entry)
     except UnicodeDecodeError:  # the file changed since the first pass
         writer.abort()
         return None

@@ -115,9 +115,7 @@ def link_rows(abstracts: pl.Series) -> pl.DataFrame:
     urls = _stripped(written["url"])
     netloc = urls.str.extract(r"^[^:]*://([^/?#]*)", 1)
     plain = netloc.str.contains(r"^[\x21-\x7e]*$") & ~netloc.str.contains(r"[\[\]%]")
-    host = (
-        netloc.str.split("@").list.last().str.split(":").list.first().str.to_lowercase()
-    )
+    host = netloc.str.split("@").list.last().str.split(":").list.first().str.to_lowercase()
     odd = (~plain).arg_true()
     if odd.len():
         hosts = [_host_of(url) for url in urls.gather(odd).to_list()]

@@ -9,7 +9,9 @@ records file, a pack (a big dump has its own): the build opens each file once pe
 fewer files cost less (at 1 GB of dumps, 1,153 files took 0.4 ms each to open and take
 from). The metadata files are keyed by the dump's content hash, the capture date and the
 parser's version (with the versions of the tools whose output it stores: `cache_version`),
-so the same folder is the incremental cache: an unchanged dump is never parsed twice.
+so the same folder is the incremental cache: an unchanged dump is never parsed twice. A
+records file is checked against the checksum taken as it was written before an entry is
+reused (`StoredRecords.intact`): a damaged cache costs a parse, never a wrong value.
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import xxhash
 
 from etl import config
 from etl.links import LINK_ROW_SCHEMA
@@ -41,6 +45,7 @@ _PACK = "pack"
 # How much of one column `RecordStore.take` maps at a time.
 _TAKE_WINDOW_BYTES = 64 * 2**20
 _META = ".meta.pkl"
+_HASH_CHUNK_BYTES = 8 * 2**20
 
 
 def cache_version() -> str:
@@ -105,6 +110,7 @@ class StoredRecords:
     record_count: int
     pack: str | None = None
     first_row: int = 0
+    checksum: str = ""  # of the whole records file, as written (`records_checksum`)
 
     @property
     def records_path(self) -> Path:
@@ -116,10 +122,23 @@ class StoredRecords:
     def meta_path(self) -> Path:
         return self.stem.with_name(self.stem.name + _META)
 
-    @property
-    def complete(self) -> bool:
-        """Whether its records file is there (a metadata file is written after it)."""
-        return self.records_path.exists()
+    def intact(self, schema: pa.Schema) -> bool:
+        """Whether its records file is there, in `schema`, holds its rows, and has the bytes
+        it was written with.
+
+        A metadata file is written after its records file, so one left by a killed worker
+        points to no file. A records file damaged since (a full disk, a copy cut short, a
+        bad sector, a hand edit) would fail the build, or worse, give it wrong values: it
+        is found here, and the dump parsed again. Hashing every records file costs a build
+        from the cache about 0.1 s per GB of records (xxh3).
+        """
+        layout = records_file_layout(self.records_path)
+        return (
+            layout is not None
+            and layout.checksum == self.checksum
+            and layout.schema.equals(schema)
+            and self.first_row + self.record_count <= layout.rows
+        )
 
     def moved_to(self, stem: Path) -> StoredRecords:
         """The same records found under another stem (the store folder was moved)."""
@@ -135,13 +154,13 @@ class EntryWriter:
     the metadata.
     """
 
-    def __init__(self, stem: Path, records_schema: dict[str, pl.DataType]) -> None:
-        self.stored = StoredRecords(stem, 0)
+    def __init__(self, stem: Path, columns: dict[str, pl.DataType]) -> None:
+        self.stored = StoredRecords(stem, 0)  # the stem (complete once written: `finish`)
         self._suffix = f".tmp{os.getpid()}"
         self._count = 0
         self._links: list[pl.DataFrame] = []
         stem.parent.mkdir(parents=True, exist_ok=True)
-        self._schema = _arrow_schema(tuple(records_schema.items()))
+        self._schema = records_schema(columns)
         self._file = _ChunkedSink(self._temporary(self.stored.records_path))
         self._writer = pa.ipc.new_file(pa.PythonFile(self._file, mode="w"), self._schema)
 
@@ -181,7 +200,7 @@ class EntryWriter:
         written too (`close` does both; a pack's metadata is its dumps')."""
         self._writer.close()
         self._file.close()
-        stored = StoredRecords(self.stored.stem, self._count)
+        stored = StoredRecords(self.stored.stem, self._count, checksum=self._file.checksum)
         self._temporary(stored.records_path).replace(stored.records_path)
         return stored
 
@@ -203,10 +222,17 @@ class _ChunkedSink:
 
     def __init__(self, path: Path) -> None:
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+        self._hash = xxhash.xxh3_128()
         self.closed = False
+
+    @property
+    def checksum(self) -> str:
+        """`records_checksum` of what was written so far."""
+        return self._hash.hexdigest()
 
     def write(self, data: bytes) -> int:
         view = memoryview(data).cast("B")
+        self._hash.update(view)
         for start in range(0, len(view), config.WRITE_CHUNK_BYTES):
             chunk = view[start : start + config.WRITE_CHUNK_BYTES]
             while chunk:
@@ -220,6 +246,52 @@ class _ChunkedSink:
         if not self.closed:
             self.closed = True
             os.close(self._fd)
+
+
+class RecordsFileLayout(NamedTuple):
+    schema: pa.Schema
+    rows: int
+    checksum: str
+
+
+def records_file_layout(path: Path) -> RecordsFileLayout | None:
+    """The schema, row count and checksum of a records file, or None if it is missing or
+    unreadable.
+
+    Remembered by the file's identity and status: the dumps of one pack share its file,
+    which is then read once.
+    """
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return _layout(path, status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4096)
+def _layout(path: Path, *status: int) -> RecordsFileLayout | None:
+    try:
+        with pa.memory_map(str(path)) as source:
+            checksum = records_checksum(source)
+            reader = pa.ipc.open_file(source)
+            rows = sum(reader.get_batch(n).num_rows for n in range(reader.num_record_batches))
+            return RecordsFileLayout(reader.schema, rows, checksum)
+    except (OSError, pa.ArrowException):
+        return None
+
+
+def records_checksum(source: pa.MemoryMappedFile) -> str:
+    """XXH3-128 of a whole records file: a check against damage, not a content key (the
+    dumps' SHA-256 is that)."""
+    digest = xxhash.xxh3_128()
+    while chunk := source.read_buffer(_HASH_CHUNK_BYTES):
+        digest.update(memoryview(chunk))
+    return digest.hexdigest()
+
+
+def records_schema(columns: dict[str, pl.DataType]) -> pa.Schema:
+    """The Arrow schema a records file of these columns is written in."""
+    return _arrow_schema(tuple(columns.items()))
 
 
 @functools.cache
@@ -256,13 +328,14 @@ def save_pack(stems: list[Path], parts: list[pl.DataFrame]) -> list[StoredRecord
         # makes one batch: one take per file and pass (Arrow's own combine copied every value
         # again).
         writer.write(pl.concat(parts, rechunk=True))
-        path = writer.finish().records_path
+        stored = writer.finish()
+        path = stored.records_path
     except BaseException:
         writer.abort()
         raise
     firsts = np.cumsum([0] + [part.height for part in parts[:-1]])
     return [
-        StoredRecords(stem, part.height, path.name, int(first))
+        StoredRecords(stem, part.height, path.name, int(first), stored.checksum)
         for stem, part, first in zip(stems, parts, firsts, strict=True)
     ]
 
@@ -288,7 +361,7 @@ def load_meta(stem: Path) -> object | None:
     try:
         with open(StoredRecords(stem, 0).meta_path, "rb") as handle:
             return pickle.load(handle)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+    except Exception:  # a damaged pickle can raise almost anything
         return None
 
 

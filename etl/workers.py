@@ -26,6 +26,7 @@ from typing import TypeVar
 from etl import config
 from etl.digests import DigestMemo, file_status
 from etl.dumps import (
+    RECORD_COLUMNS,
     FileEntry,
     FileResult,
     Warning_,
@@ -36,7 +37,7 @@ from etl.dumps import (
 )
 from etl.interrupts import sigint_deferred
 from etl.records import Reject
-from etl.store import entry_stem, load_meta, save_meta, save_pack
+from etl.store import entry_stem, load_meta, records_schema, save_meta, save_pack
 from etl.write import OutputError, pause_point
 
 
@@ -80,7 +81,7 @@ def _stored_entry(stem: Path, source_file: str) -> FileEntry | None:
     if not isinstance(cached, FileEntry) or cached.stored is None:
         return None
     cached.stored = cached.stored.moved_to(stem)  # the cache may have been moved
-    if not cached.stored.complete:
+    if not cached.stored.intact(records_schema(RECORD_COLUMNS)):
         return None
     cached.source_file = source_file
     cached.warnings = [Warning_(source_file, w.line, w.message) for w in cached.warnings]

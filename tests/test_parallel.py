@@ -130,6 +130,60 @@ def test_a_moved_cache_is_still_used(tmp_path):
         assert (tmp_path / "again" / spec.file_name).read_bytes() == before, spec.name
 
 
+def _flip_bytes_midway(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 3
+    data[middle : middle + 8] = bytes(255 - b for b in data[middle : middle + 8])
+    path.write_bytes(bytes(data))
+
+
+def _swap_for_the_other_pack(path: Path) -> None:
+    other = next(p for p in path.parent.glob("*.records.arrow") if p != path)
+    shutil.copy(other, path)  # a sound records file, of another dump
+
+
+_DAMAGE = {
+    "bytes-changed-midway": _flip_bytes_midway,
+    "cut-short": lambda path: os.truncate(path, path.stat().st_size // 2),
+    "emptied": lambda path: path.write_bytes(b""),
+    "deleted": lambda path: path.unlink(),
+    "another-dumps-records": _swap_for_the_other_pack,
+}
+
+
+@pytest.mark.parametrize("damage", _DAMAGE.values(), ids=_DAMAGE.keys())
+def test_a_damaged_cache_entry_is_parsed_again_not_read(tmp_path, damage):
+    """A records file changed since it was written would give wrong values, or fail the
+    build: its dump is parsed again, and the tables are those of a build without cache."""
+    raw, cache = tmp_path / "raw", tmp_path / "cache"
+    raw.mkdir()
+    copy_seeds(raw)
+    full = build(raw, tmp_path / "full", validate=False)
+    assert full.exit_code == 0, full.message
+    first = build(raw, tmp_path / "out", validate=False, cache_dir=cache)
+    assert (first.exit_code, first.summary.files_from_cache) == (0, 0)
+    damage(min(cache.glob("*.records.arrow")))
+
+    again = build(raw, tmp_path / "out", validate=False, cache_dir=cache)
+    assert again.exit_code == 0, again.message
+    assert again.summary.files_from_cache == 1  # the other seed's entry is sound
+    for spec in TABLES:
+        rebuilt = (tmp_path / "out" / spec.file_name).read_bytes()
+        assert rebuilt == (tmp_path / "full" / spec.file_name).read_bytes(), spec.name
+    mended = build(raw, tmp_path / "out", validate=False, cache_dir=cache)
+    assert mended.summary.files_from_cache == 2  # the parse again was stored
+
+
+def test_an_unreadable_cache_metadata_file_means_parsing_again(tmp_path):
+    raw, cache = tmp_path / "raw", tmp_path / "cache"
+    raw.mkdir()
+    copy_seeds(raw)
+    build(raw, tmp_path / "out", validate=False, cache_dir=cache)
+    min(cache.glob("*.meta.pkl")).write_bytes(b"\x80\x05garbage")
+    again = build(raw, tmp_path / "out", validate=False, cache_dir=cache)
+    assert (again.exit_code, again.summary.files_from_cache) == (0, 1), again.message
+
+
 def test_pruning_keeps_this_versions_entries_and_young_unfinished_files(tmp_path):
     sha, current = "0" * 64, cache_version()
     old = time.time() - 2 * 24 * 3600
