@@ -57,7 +57,8 @@ class DigestMemo:
         self.path = store_dir / "digests.pkl"
         self._known: dict[FileStatus, str] = {}
         self._seen: dict[FileStatus, str] = {}
-        with contextlib.suppress(OSError, pickle.UnpicklingError, EOFError, ValueError):
+        # A damaged memo (a pickle can then raise almost anything) only costs reading again.
+        with contextlib.suppress(Exception):
             version, known = pickle.loads(self.path.read_bytes())
             if version == _VERSION and isinstance(known, dict):
                 self._known = known

@@ -4,6 +4,7 @@ any change to a dump, or a change too recent to be sure of, makes it read again.
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 
 import pytest
@@ -143,14 +144,19 @@ def test_past_the_limit_the_oldest_statuses_are_forgotten_first(
     assert [after.digest(s) for s in statuses] == [None, "1" * 64, "2" * 64]
 
 
+@pytest.mark.parametrize(
+    "damaged",
+    [b"\x80\x05not a pickle", pickle.dumps(5), pickle.dumps((1, 2, 3))],
+    ids=["not-a-pickle", "a-number", "a-triple"],
+)
 def test_a_damaged_memo_only_costs_reading_the_dumps(
-    raw: Path, tmp_path: Path, hashed: list[str], monkeypatch: pytest.MonkeyPatch
+    raw: Path, tmp_path: Path, hashed: list[str], monkeypatch: pytest.MonkeyPatch, damaged: bytes
 ) -> None:
     monkeypatch.setattr(digests, "RACY_SECONDS", 0)
     _build(raw, tmp_path)
     memo = tmp_path / "cache" / "digests.pkl"
     assert memo.is_file()
-    memo.write_bytes(b"\x80\x05not a pickle")
+    memo.write_bytes(damaged)
     hashed.clear()
     again = _build(raw, tmp_path)
     assert len(hashed) == 2 and again.summary.files_from_cache == 2
