@@ -26,7 +26,7 @@ from etl.fastparse import RAW_RECORD_SCHEMA, Page, parse_regular_pages
 from etl.links import link_rows
 from etl.normalize import clean_records, dump_lines
 from etl.parse import dump_years, page_starts, parse_lines
-from etl.records import ParsedDump, Reject
+from etl.records import LineWarning, ParsedDump, Reject
 from etl.store import EntryWriter, StoredRecords, save_meta
 from etl.stream import plan_pages, read_pages
 
@@ -185,7 +185,7 @@ def _add_page(merged: ParsedDump, page: ParsedDump, raw: pl.DataFrame, start: in
     merged.rejects += [
         Reject(r.line_start + start, r.line_end + start, r.reason, r.text) for r in page.rejects
     ]
-    merged.warnings += [_shifted(w, start) for w in page.warnings]
+    merged.warnings += [LineWarning(w.line + start, w.message) for w in page.warnings]
     merged.boilerplate_lines += page.boilerplate_lines
     merged.record_lines += page.record_lines
     merged.rejected_lines += page.rejected_lines
@@ -194,13 +194,6 @@ def _add_page(merged: ParsedDump, page: ParsedDump, raw: pl.DataFrame, start: in
     if merged.dump_format != "search_page" and page.dump_format is not None:
         merged.dump_format = page.dump_format
     return raw.with_columns(pl.col("line_start") + start, pl.col("line_end") + start)
-
-
-def _shifted(warning: str, offset: int) -> str:
-    head, _, rest = warning.partition(": ")
-    if head.startswith("line ") and head[5:].isdigit():
-        return f"line {int(head[5:]) + offset}: {rest}"
-    return warning
 
 
 @dataclass
@@ -339,7 +332,7 @@ def _characters(lines: list[str]) -> int:
 
 
 def _dump_warnings(source_file: str, dump: ParsedDump) -> list[Warning_]:
-    warnings = list(_pinned_warnings(source_file, dump.warnings))
+    warnings = [Warning_(source_file, w.line, w.message) for w in dump.warnings]
     warnings.extend(_reject_warning(source_file, reject) for reject in dump.rejects)
     return sorted(warnings, key=lambda w: w.line)
 
@@ -371,15 +364,6 @@ def _reject_warning(source_file: str, reject: Reject) -> Warning_:
         return Warning_(source_file, 0, f"{what}; file skipped")
     preview = reject.text if len(reject.text) <= 60 else reject.text[:57] + "..."
     return Warning_(source_file, reject.line_start, f"{what}: {preview!r}")
-
-
-def _pinned_warnings(source_file: str, messages: list[str]) -> Iterator[Warning_]:
-    for message in messages:
-        head, _, rest = message.partition(": ")
-        if head.startswith("line ") and head[5:].isdigit():
-            yield Warning_(source_file, int(head[5:]), rest)
-        else:
-            yield Warning_(source_file, 0, message)
 
 
 def _shallow(account: DumpAccount) -> dict[str, object]:

@@ -27,14 +27,14 @@ from etl.dates import (
     parse_footer_date,
 )
 from etl.parse import (
-    _GLUED_PREFIXES,
-    _HTML_START,
-    _SENTENCE_END,
+    GLUED_PREFIXES,
+    HTML_START,
     PAGE_BOILERPLATE,
-    _strip_glued_boilerplate,
+    SENTENCE_END,
+    Kind,
+    strip_glued_boilerplate,
 )
 
-TEXT, HEADER, AUTHORS, DOT, DATE = range(5)
 _AUTHORS_PATTERN = r"^\s*•\s*(-?\d[\d,]*)\s+authors?$"
 _DATE_PATTERN = "^" + FOOTER_DATE.pattern + "$"
 _MONTH_NUMBER = {name: i for i, name in enumerate(MONTHS, start=1)}
@@ -70,14 +70,14 @@ def _kinds() -> pl.Expr:
     short = pl.col("line").str.len_bytes() <= _SHORT_LINE_BYTES
     return (
         pl.when(pl.col("line").is_in(PAGE_BOILERPLATE))
-        .then(HEADER)
+        .then(Kind.HEADER)
         .when(short & pl.col("line").str.contains(_AUTHORS_PATTERN))
-        .then(AUTHORS)
+        .then(Kind.AUTHORS)
         .when(pl.col("line") == "·")
-        .then(DOT)
+        .then(Kind.DOT)
         .when(short & pl.col("line").str.contains(_DATE_PATTERN))
-        .then(DATE)
-        .otherwise(TEXT)
+        .then(Kind.DATE)
+        .otherwise(Kind.TEXT)
         .cast(pl.Int8)
         .alias("kind")
     )
@@ -91,7 +91,7 @@ def _abstract_shaped() -> pl.Expr:
     """`etl.parse.is_abstract_shaped`, as a column expression."""
     line = pl.col("line")
     length = line.str.len_chars()
-    ends_sentence = pl.any_horizontal(line.str.ends_with(end) for end in _SENTENCE_END)
+    ends_sentence = pl.any_horizontal(line.str.ends_with(end) for end in SENTENCE_END)
     return (length > config.MAX_TITLE_CHARS) | (
         (length >= 100) & ends_sentence & (line.str.count_matches(" ", literal=True) >= 14)
     )
@@ -214,16 +214,16 @@ class _Batch:
         for number, first in zip(
             np.flatnonzero(self.alive), _at(lines, starts[self.alive]), strict=True
         ):
-            if _HTML_START.match(first):
+            if HTML_START.match(first):
                 self.alive[number] = False
 
         # Page chrome only as a leading block, then maybe the page date.
-        header = kind == HEADER
+        header = kind == Kind.HEADER
         body_starts = _first_in_range(np.flatnonzero(~header), starts, ends)
         header_rows = body_starts - starts
         self.alive &= np.bincount(token_page[header], minlength=count) == header_rows
         dated = np.flatnonzero(self.alive & (header_rows > 0) & (body_starts < ends))
-        dated = dated[kind[body_starts[dated]] == DATE]
+        dated = dated[kind[body_starts[dated]] == Kind.DATE]
         for number, text in zip(dated, _at(lines, body_starts[dated]), strict=True):
             self.page_dates[number] = parse_footer_date(text)
         body_starts[dated] += 1
@@ -233,9 +233,9 @@ class _Batch:
         undated = undated[[self.page_dates[n] is None for n in undated]]
         fixes: dict[int, str] = {}
         for number, text in zip(undated, _at(lines, body_starts[undated]), strict=True):
-            if text.startswith(_GLUED_PREFIXES):
-                unglued = _strip_glued_boilerplate(text)
-                if not unglued or _kind_of(unglued) != TEXT:
+            if text.startswith(GLUED_PREFIXES):
+                unglued = strip_glued_boilerplate(text)
+                if not unglued or _kind_of(unglued) != Kind.TEXT:
                     self.alive[number] = False
                 else:
                     fixes[int(body_starts[number])] = unglued
@@ -256,20 +256,22 @@ class _Batch:
         prev = np.where(same_as_last, np.roll(kind, 1), -1)
         next_ = np.where(same_as_next, np.roll(kind, -1), -1)
         page_first_row = np.searchsorted(page, page)
-        last_other = np.maximum.accumulate(np.where(kind != TEXT, rows, -1)) if len(rows) else rows
+        last_other = (
+            np.maximum.accumulate(np.where(kind != Kind.TEXT, rows, -1)) if len(rows) else rows
+        )
         # Titles are even and abstracts odd positions within a run of text lines.
         run_pos = rows - np.maximum(last_other, page_first_row - 1) - 1
         self.kind, self.page = kind, page
-        self.is_title = (kind == TEXT) & (run_pos % 2 == 0)
-        self.is_abstract = (kind == TEXT) & (run_pos % 2 == 1)
+        self.is_title = (kind == Kind.TEXT) & (run_pos % 2 == 0)
+        self.is_abstract = (kind == Kind.TEXT) & (run_pos % 2 == 1)
         self.body = self.body.with_columns(
             pl.Series("index", rows - page_first_row, dtype=pl.Int64)
         )
         broken = (
-            (self.is_title & (next_ != TEXT))  # every run of text ends with an abstract
-            | ((kind == AUTHORS) & ~((prev == TEXT) & (next_ == DOT)))
-            | ((kind == DOT) & ~((prev == AUTHORS) & (next_ == DATE)))
-            | ((kind == DATE) & (prev != DOT))
+            (self.is_title & (next_ != Kind.TEXT))  # every run of text ends with an abstract
+            | ((kind == Kind.AUTHORS) & ~((prev == Kind.TEXT) & (next_ == Kind.DOT)))
+            | ((kind == Kind.DOT) & ~((prev == Kind.AUTHORS) & (next_ == Kind.DATE)))
+            | ((kind == Kind.DATE) & (prev != Kind.DOT))
         )
         self.drop(page[broken])
 
@@ -297,7 +299,7 @@ def _pair_titles(batch: _Batch) -> pl.DataFrame:
     shaped = np.zeros(len(batch.kind), dtype=bool)
     # With every title title-shaped, the line parser pairs each title with the next line
     # whatever its shape; only a page without chrome or footers needs prose abstracts.
-    footerless = (batch.header_rows == 0) & (batch.per_page(batch.kind == AUTHORS) == 0)
+    footerless = (batch.header_rows == 0) & (batch.per_page(batch.kind == Kind.AUTHORS) == 0)
     checked = batch.is_title | (batch.is_abstract & footerless[batch.page])
     checked &= batch.alive[batch.page]
     shaped[checked] = (
@@ -330,7 +332,7 @@ def _pair_titles(batch: _Batch) -> pl.DataFrame:
             if (
                 page in cut
                 and line == len(batch.pages[page].lines)
-                and not abstract.endswith(_SENTENCE_END)
+                and not abstract.endswith(SENTENCE_END)
             ):
                 batch.alive[page] = False
     return records
@@ -343,7 +345,7 @@ def _footers(batch: _Batch) -> pl.DataFrame:
     n-th authors line and the n-th date line of a page belong together.
     """
     alive = batch.alive[batch.page]
-    authors = batch.body.filter(pl.Series((batch.kind == AUTHORS) & alive)).select(
+    authors = batch.body.filter(pl.Series((batch.kind == Kind.AUTHORS) & alive)).select(
         "page",
         pl.col("line")
         .str.extract(_AUTHORS_PATTERN, 1)
@@ -357,9 +359,11 @@ def _footers(batch: _Batch) -> pl.DataFrame:
         config.MIN_AUTHOR_COUNT, config.MAX_AUTHOR_COUNT
     )
     batch.drop(authors.filter(invalid)["page"].to_numpy())
-    date_rows = (batch.kind == DATE) & alive
+    date_rows = (batch.kind == Kind.DATE) & alive
     batch.drop(
-        np.flatnonzero(batch.per_page(date_rows) != batch.per_page((batch.kind == AUTHORS) & alive))
+        np.flatnonzero(
+            batch.per_page(date_rows) != batch.per_page((batch.kind == Kind.AUTHORS) & alive)
+        )
     )
     dates = batch.body.filter(pl.Series(date_rows)).select(
         pl.col("number").alias("date_line"),

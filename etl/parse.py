@@ -30,7 +30,7 @@ from etl.dates import (
     resolve_date,
 )
 from etl.normalize import dump_lines, has_undecoded_bytes, printable
-from etl.records import ParsedDump, RawRecord, Reject
+from etl.records import LineWarning, ParsedDump, RawRecord, Reject
 
 # Lines of page chrome, as whole lines. They can appear anywhere (several pages pasted
 # into one dump), and are glued to the next line when a copy loses the line break.
@@ -45,12 +45,12 @@ PAGE_BOILERPLATE = (
 _BOILERPLATE_LINES = frozenset(PAGE_BOILERPLATE)
 # `new` is a real word at the start of titles, so only the multi-word chrome and
 # `Subscribe` are stripped when glued to the next line.
-_GLUED_PREFIXES = tuple(p for p in PAGE_BOILERPLATE if p != "new")
+GLUED_PREFIXES = tuple(p for p in PAGE_BOILERPLATE if p != "new")
 
 _AUTHORS = re.compile(r"\s*•\s*(-?\d[\d,]*)\s+authors?")
 _FOOTER_DOT = "·"
-_SENTENCE_END = (".", "!", "?", ")", '"', "'", "\u201d", "\u2019", "]")
-_HTML_START = re.compile(r"\s*<(?:!doctype|html|head|body|\?xml)", re.IGNORECASE)
+SENTENCE_END = (".", "!", "?", ")", '"', "'", "\u201d", "\u2019", "]")
+HTML_START = re.compile(r"\s*<(?:!doctype|html|head|body|\?xml)", re.IGNORECASE)
 
 BLANK, BOILERPLATE, RECORD, REJECTED = 0, 1, 2, 3
 
@@ -79,15 +79,15 @@ def is_abstract_shaped(line: str) -> bool:
     """
     if len(line) > config.MAX_TITLE_CHARS:
         return True
-    return len(line) >= 100 and line.endswith(_SENTENCE_END) and line.count(" ") >= 14
+    return len(line) >= 100 and line.endswith(SENTENCE_END) and line.count(" ") >= 14
 
 
-def _strip_glued_boilerplate(line: str) -> str:
+def strip_glued_boilerplate(line: str) -> str:
     """`SubscribeBottom-Up Skill ...` -> `Bottom-Up Skill ...`."""
     stripped = True
     while stripped:
         stripped = False
-        for prefix in _GLUED_PREFIXES:
+        for prefix in GLUED_PREFIXES:
             if line.startswith(prefix):
                 line = line[len(prefix) :].lstrip()
                 stripped = True
@@ -116,7 +116,7 @@ def tokenize(lines: list[str], undecoded_bytes: bool = False) -> Iterator[Token]
             continue
         if after_header:
             after_header = False
-            unglued = _strip_glued_boilerplate(line)
+            unglued = strip_glued_boilerplate(line)
             if not unglued:
                 yield Token(Kind.HEADER, number, line)
                 after_header = True
@@ -210,7 +210,7 @@ class _Assembler:
             if is_abstract_shaped(current.text):
                 long_title = len(
                     current.text
-                ) > config.MAX_TITLE_CHARS and not current.text.endswith(_SENTENCE_END)
+                ) > config.MAX_TITLE_CHARS and not current.text.endswith(SENTENCE_END)
                 self._reject(current, "title_too_long" if long_title else "abstract_without_title")
                 self._open = None
                 i += 1
@@ -416,7 +416,7 @@ def parse_lines(
         dump.rejects.append(Reject(start, total, "empty_file", ""))
         dump.rejected_lines = total
         return dump
-    if _HTML_START.match(next(line for line in lines if line)):
+    if HTML_START.match(next(line for line in lines if line)):
         return _unrecognized(lines)
 
     assembler = _Assembler(total)
@@ -449,7 +449,7 @@ def parse_lines(
     _resolve_dates(dump, labels, captured_on, assembler.page_date, dump_years)
     # Only titles still in a record: one rejected whole has its reject's warning instead.
     dump.warnings = [
-        f"line {line}: title with no abstract"
+        LineWarning(line, "title with no abstract")
         for line in assembler.abstractless
         if labels[line - 1] == RECORD
     ]
@@ -557,7 +557,7 @@ def _reject_cut_off_abstract(dump: ParsedDump, labels: bytearray, lines: list[st
         last.abstract is None
         or last.line_end != len(lines)
         or lines[-1] != last.abstract
-        or last.abstract.endswith(_SENTENCE_END)
+        or last.abstract.endswith(SENTENCE_END)
     ):
         return
     line = last.line_end

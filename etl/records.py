@@ -37,6 +37,14 @@ class Reject:
         return 0 if self.line_start == 0 else self.line_end - self.line_start + 1
 
 
+@dataclass(slots=True, frozen=True)
+class LineWarning:
+    """Something a person should look at on a line that was still parsed (1-based)."""
+
+    line: int
+    message: str
+
+
 @dataclass(slots=True)
 class ParsedDump:
     """What one dump yields: records, rejects, and the accounting of its lines."""
@@ -50,7 +58,7 @@ class ParsedDump:
     rejected_lines: int = 0
     page_date_text: str | None = None
     captured_on: dt.date | None = None
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[LineWarning] = field(default_factory=list)
 
     @property
     def accounted_lines(self) -> int:
