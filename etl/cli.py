@@ -72,8 +72,8 @@ def validate(
     ] = config.PROCESSED_DIR,
 ) -> None:
     """Run every Great Expectations suite in expectations/ on the tables."""
+    from etl.swap import recover_for_reading
     from etl.validate import run_validate_command
-    from etl.write import recover_for_reading
 
     recover_for_reading(data)
 
@@ -98,7 +98,7 @@ def publish(
 ) -> None:
     """Validate, stage the Hub layout and (with --repo-id) upload it."""
     from etl.publish import run_publish_command
-    from etl.write import recover_for_reading
+    from etl.swap import recover_for_reading
 
     recover_for_reading(data)
 
@@ -130,7 +130,7 @@ def query(
 ) -> None:
     """Run read-only SQL against the tables with DuckDB."""
     from etl.query import run_query_command
-    from etl.write import recover_for_reading
+    from etl.swap import recover_for_reading
 
     recover_for_reading(data)
 

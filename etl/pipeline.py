@@ -4,6 +4,7 @@ data/raw/*.txt --decode/parse/normalize (etl.dumps, on worker processes: etl.wor
     records + links + rejects, kept in the record store (etl.store) --dedupe (key columns
     only; etl.assemble, etl.dedupe)--> papers, authors, dates, links, sources --write
     (papers a few row groups at a time; etl.write)--> staging --validate--> data/processed/
+    (swapped in whole, under a lock: etl.swap)
 """
 
 from __future__ import annotations
@@ -23,20 +24,15 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from etl import config, schemas
+from etl import config, schemas, swap
 from etl.assemble import PapersTable, assemble_tables
 from etl.dumps import Warning_
 from etl.store import RecordStore, prune
 from etl.workers import parse_all
-from etl.write import (
-    OutputError,
-    check_replaceable,
-    new_staging_dir,
-    output_lock,
-    recover,
-    swap_in,
-    write_tables,
-)
+from etl.write import OutputError, write_tables
+
+# Everything a build writes into --out: a folder holding anything else is never replaced.
+TABLE_FILES = frozenset(spec.file_name for spec in schemas.TABLES)
 
 
 class BuildError(Exception):
@@ -227,8 +223,8 @@ def build(
         try:
             # Held for the whole build, so that a second build on the same output fails at
             # once instead of after parsing everything.
-            cleanup.enter_context(output_lock(out_dir))
-            check_replaceable(out_dir, [spec.file_name for spec in schemas.TABLES])
+            _lock_output(out_dir, cleanup)
+            check_replaceable(out_dir)
             store_dir = cache_dir or Path(cleanup.enter_context(tempfile.TemporaryDirectory()))
             entries, summary.files_from_cache = parse_all(paths, captured, jobs, store_dir, on_file)
             if cache_dir is not None:
@@ -250,8 +246,11 @@ def build(
                 raise AssertionError(f"line accounting broken for {entry.source_file}")
         store = RecordStore([e.stored for e in entries if e.stored and e.record_count])
         try:
-            recover(out_dir)
-            staging = new_staging_dir(out_dir)
+            parked_by = f"cannot put back the tables parked by a killed build in {out_dir.parent}"
+            with _output_error(parked_by):
+                swap.recover(out_dir, TABLE_FILES)
+            with _output_error(f"cannot write to {out_dir.parent}"):
+                staging = swap.new_staging_dir(out_dir)
         except OutputError as exc:
             outcome.exit_code, outcome.message = 3, str(exc)
             return outcome
@@ -331,13 +330,61 @@ def _publish(
                 f"was; the candidate tables are in {kept}"
             )
             return kept
-        swap_in(staging, out_dir)
+        check_replaceable(out_dir)  # again: the folder may have changed meanwhile
+        with _output_error(f"cannot replace {out_dir}"):
+            swap.swap_in(staging, out_dir)
         summary.published = True
         return out_dir
     except OutputError as exc:
         outcome.exit_code = 3
         outcome.message = str(exc)
         return None
+
+
+def _lock_output(out_dir: Path, cleanup: contextlib.ExitStack) -> None:
+    """Hold out_dir's lock (`etl.swap.lock`) until `cleanup` closes."""
+    try:
+        with _output_error(f"cannot write to {out_dir.parent}"):
+            cleanup.enter_context(swap.lock(out_dir))
+    except swap.FolderBusy:
+        raise OutputError(
+            f"another build is writing to {out_dir} right now; try again when it ends"
+        ) from None
+
+
+@contextlib.contextmanager
+def _output_error(failing: str) -> Iterator[None]:
+    """An OSError in the block becomes an OutputError `failing: reason` (exit code 3)."""
+    try:
+        yield
+    except OSError as exc:
+        raise OutputError(f"{failing}: {exc.strerror}") from exc
+
+
+def check_replaceable(out_dir: Path) -> None:
+    """Refuse an output folder that holds more than tables.
+
+    The swap replaces the whole folder, so whatever else it holds (a raw folder given as
+    --out by mistake, notes, a home folder) would be deleted with the old tables.
+    """
+    if not out_dir.exists() and not out_dir.is_symlink():
+        return
+    if out_dir.is_symlink():
+        raise OutputError(
+            f"--out {out_dir} is a symbolic link; give the folder itself; nothing was changed"
+        )
+    if not out_dir.is_dir():
+        raise OutputError(f"--out {out_dir} is a file, not a folder; nothing was changed")
+    try:
+        others = swap.foreign_entries(out_dir, TABLE_FILES)
+    except OSError as exc:
+        raise OutputError(f"cannot read {out_dir}: {exc.strerror}") from exc
+    if others:
+        raise OutputError(
+            f"refusing to replace {out_dir}: it holds {swap.listing(others)}, which a build does "
+            "not write and replacing the folder would delete; give --out a new or empty folder, or "
+            "one that holds only tables"
+        )
 
 
 def _broken_suite(error: Exception, out_dir: Path) -> str:

@@ -12,23 +12,19 @@ Staged layout (the dataset repository's root):
                                    paper tables that have rows (`card.config_tables`),
                                    `rejects` is there for audit only
 
-`--stage` is replaced wholesale, so it is refused unless it holds nothing but files of this
-layout (an earlier stage), and refused when it is a symbolic link, the current folder or
-one of its parents, or overlaps the tables' folder.
+`--stage` is replaced wholesale, as build's `--out` is (`etl.swap`: a lock, two renames,
+recovery after a kill), so it is refused unless it holds nothing but files of this layout
+(an earlier stage), and refused when it is a symbolic link, the current folder or one of its
+parents, or overlaps the tables' folder.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import fcntl
-import glob
 import os
 import re
 import shutil
 import sys
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,19 +33,13 @@ from huggingface_hub import HfApi, constants, get_token
 from huggingface_hub.errors import HTTPError
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-from etl import card, schemas
-from etl.interrupts import sigint_deferred
-from etl.write import foreign_entries, listing
+from etl import card, schemas, swap
 
 README_NAME = "README.md"
 # Every file a stage writes: a folder holding anything else is never replaced.
 STAGE_FILES = frozenset(
     {README_NAME, card.CHART_REF, *(card.staged_file(t.name) for t in schemas.TABLES)}
 )
-# What a publish leaves beside the stage while it runs (`.NAME.<8 hex>.tmp`, the new layout
-# being built, and `.NAME.old-<8 hex>`, the previous stage parked between the two renames).
-_TMP_SUFFIX = r"[0-9a-f]{8}\.tmp"
-_PARKED_SUFFIX = r"old-[0-9a-f]{8}"
 _SHOWN_REASON_LINES = 4
 _REASON_LINE_CHARS = 300
 # Remote files that the commit replaces wholesale, so that stale tables never linger.
@@ -105,12 +95,12 @@ def _check_stage_contents(stage: Path) -> None:
     if not stage.is_dir():
         raise PublishError(f"--stage {stage} exists and is not a folder; nothing was changed")
     try:
-        foreign = foreign_entries(stage, STAGE_FILES)
+        foreign = swap.foreign_entries(stage, STAGE_FILES)
     except OSError as error:
         raise PublishError(f"cannot read --stage {stage}: {error.strerror or error}") from None
     if foreign:
         raise PublishError(
-            f"refusing to replace --stage {stage}: it holds {listing(foreign)}, which a stage "
+            f"refusing to replace --stage {stage}: it holds {swap.listing(foreign)}, which a stage "
             "never writes and replacing the folder would delete; nothing was changed: pass a "
             "new or empty folder, or an earlier stage"
         )
@@ -144,66 +134,28 @@ def check_stage_target(stage: Path, data_dir: Path) -> None:
     _check_stage_contents(stage)
 
 
-@contextlib.contextmanager
-def _staging_lock(stage: Path) -> Iterator[None]:
-    """One publish at a time stages beside `stage`, since each removes the temporary folders
-    it finds there. The lock is the parent folder's own (flock): it leaves no file behind."""
-    handle = os.open(stage.parent, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise PublishError(
-                f"another publish is staging in {stage.parent} right now; try again when it ends"
-            ) from None
-        yield
-    finally:
-        os.close(handle)  # releases the lock
-
-
-def _siblings(stage: Path, suffix: str) -> list[Path]:
-    """The folders beside `stage` named `.NAME.<suffix>` (a symbolic link is never ours)."""
-    name = re.compile(re.escape(f".{stage.name}.") + suffix)
-    candidates = stage.parent.glob(glob.escape(f".{stage.name}.") + "*")
-    return sorted(
-        p for p in candidates if name.fullmatch(p.name) and p.is_dir() and not p.is_symlink()
-    )
-
-
-def _recover(stage: Path) -> None:
-    """Undo what a killed publish left beside `stage`: put the parked previous stage back if
-    `stage` is missing, then remove the temporary and other parked folders (only those that
-    hold nothing but stage files)."""
-    parked = _siblings(stage, _PARKED_SUFFIX)
-    if parked and not stage.exists():
-        latest = max(parked, key=lambda p: p.stat().st_ctime)  # the rename that parked it
-        latest.rename(stage)
-        parked.remove(latest)
-    for stale in (*parked, *_siblings(stage, _TMP_SUFFIX)):
-        with contextlib.suppress(OSError):
-            if not foreign_entries(stale, STAGE_FILES):
-                shutil.rmtree(stale)
-
-
 def stage_dataset(data_dir: Path, stage: Path, *, repo_id: str | None = None) -> StagedDataset:
     """Assemble the Hub layout for the tables in `data_dir` and swap it into `stage`.
 
-    The layout is built in a temporary sibling `.NAME.<8 hex>.tmp`, then swapped in by two
-    renames. A publish that fails or is interrupted (Ctrl-C) leaves `stage` as it was and no
-    sibling. One that is killed (SIGKILL, a crash) may leave its temporary folder, or, if
-    killed between the two renames, no `stage` and the previous one parked beside it as
-    `.NAME.old-<8 hex>`; the next publish to `stage` puts that back and removes the rest
-    before anything else.
+    As `etl.swap` does for any folder replaced whole: one publish per stage at a time (its
+    `.NAME.lock`), what a killed run left put back or removed first, the layout built in
+    `.NAME.tmp-PID` and swapped in by two renames. A publish that fails or is interrupted
+    (Ctrl-C) leaves `stage` as it was and nothing beside it but the lock; one killed may
+    leave its temporary folder, or (between the two renames) no `stage` and the previous one
+    parked as `.NAME.old-PID`, which the next publish puts back before anything else.
     """
     check_tables_present(data_dir)
     check_stage_target(stage, data_dir)
     stage = Path(os.path.abspath(stage))
     try:
-        stage.parent.mkdir(parents=True, exist_ok=True)
-        with _staging_lock(stage):
-            _recover(stage)
+        with swap.lock(stage):
+            swap.recover(stage, STAGE_FILES)
             _check_stage_contents(stage)  # again: a stage put back, or changed meanwhile
             return _assemble(data_dir, stage, repo_id)
+    except swap.FolderBusy:
+        raise PublishError(
+            f"another publish is staging {stage} right now; try again when it ends"
+        ) from None
     except OSError as error:
         reason = "the disk is full" if error.errno == errno.ENOSPC else error.strerror or error
         where = f" ({error.filename})" if error.filename else ""
@@ -211,8 +163,7 @@ def stage_dataset(data_dir: Path, stage: Path, *, repo_id: str | None = None) ->
 
 
 def _assemble(data_dir: Path, stage: Path, repo_id: str | None) -> StagedDataset:
-    tmp = stage.with_name(f".{stage.name}.{uuid.uuid4().hex[:8]}.tmp")  # umask mode (not 0700)
-    tmp.mkdir()
+    tmp = swap.new_staging_dir(stage)  # umask mode (not 0700)
     try:
         readme = card.render_card(data_dir, repo_id=repo_id, chart_ref=card.CHART_REF)
         (tmp / README_NAME).write_text(readme, encoding="utf-8", newline="\n")
@@ -225,34 +176,11 @@ def _assemble(data_dir: Path, stage: Path, repo_id: str | None) -> StagedDataset
             shutil.copyfile(data_dir / table.file_name, target)
             row_counts[table.name] = pq.read_metadata(target).num_rows
         files = tuple(sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file()))
-        _swap_into_place(tmp, stage)
+        swap.swap_in(tmp, stage)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return StagedDataset(path=stage, row_counts=row_counts, files=files)
-
-
-def _swap_into_place(new: Path, stage: Path) -> None:
-    """Replace `stage` by `new` with two renames, Ctrl-C held back between them (a kill
-    there leaves the previous stage parked, for `_recover`).
-
-    The previous stage is then renamed to the temporary name `new` no longer uses and
-    removed: a kill while removing it leaves a temporary folder, never a half stage parked.
-    """
-    parked = stage.with_name(f".{stage.name}.old-{uuid.uuid4().hex[:8]}")
-    with sigint_deferred():
-        if stage.exists():
-            stage.rename(parked)
-        try:
-            new.rename(stage)
-        except BaseException:
-            if parked.exists():
-                with contextlib.suppress(OSError):  # else the next publish puts it back
-                    parked.rename(stage)
-            raise
-        if parked.exists():
-            parked.rename(new)
-            shutil.rmtree(new, ignore_errors=True)
 
 
 def _redact(text: str, token: str | None) -> str:

@@ -1,21 +1,18 @@
-"""Write: tables -> Parquet files, deterministic, and swapped in atomically as a set.
+"""Write: tables -> Parquet files, deterministic, cast to their frozen schemas.
 
-The new tables are written to a sibling temporary folder, then the folder replaces the old
-one by two renames. A run killed at any point leaves either the old folder or the new one
-(or, between the two renames, the old one parked under a known name that the next run puts
-back): never a mix, never a half-written file.
+The files go into a staging folder that `etl.swap` then swaps in for the output folder as a
+set (the build's flow: `etl.pipeline`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import shutil
 import signal
-from collections.abc import Callable, Collection, Iterator
-from pathlib import Path, PurePosixPath
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -24,16 +21,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from etl import config
-from etl.interrupts import sigint_deferred
 from etl.schemas import TableSpec
 
-_TMP_MARK = ".tmp-"
-_OLD_MARK = ".old-"
-
-# Test-only hook: with `PAPERS_ETL_PAUSE_AT=<stage>` (`parse`, `write:<table>` or `swap`) the
-# build stops itself (SIGSTOP) the first time it reaches that stage, so that a test can
-# SIGKILL it there or let it go on (SIGCONT); see tests/test_interrupt.py. Unset, it costs
-# one dict lookup.
+# Test-only hook: with `PAPERS_ETL_PAUSE_AT=<stage>` (`parse`, `write:<table>` or `swap`, the
+# last one between `etl.swap`'s two renames, for publish too) the process stops itself
+# (SIGSTOP) the first time it reaches that stage, so that a test can SIGKILL it there or let
+# it go on (SIGCONT); see tests/test_interrupt.py. Unset, it costs one dict lookup.
 PAUSE_ENV = "PAPERS_ETL_PAUSE_AT"
 
 
@@ -79,135 +72,6 @@ def write_parquet(table: pa.Table, path: Path) -> None:
         row_group_size=config.PARQUET_ROW_GROUP_SIZE,
         **_parquet_options(table.column_names),
     )
-
-
-def _siblings(out_dir: Path, mark: str) -> list[Path]:
-    prefix = f".{out_dir.name}{mark}"
-    return sorted(p for p in out_dir.parent.glob(prefix + "*") if p.is_dir())
-
-
-def recover(out_dir: Path) -> None:
-    """Undo what a killed run left: put a parked old folder back, drop temporary ones."""
-    parked = _siblings(out_dir, _OLD_MARK)
-    if parked and not out_dir.exists():
-        try:
-            parked[-1].rename(out_dir)
-        except OSError as exc:
-            raise OutputError(
-                f"cannot put back the tables parked by a killed build in {out_dir.parent}: "
-                f"{exc.strerror}"
-            ) from exc
-        parked = parked[:-1]
-    for stale in (*parked, *_siblings(out_dir, _TMP_MARK)):
-        shutil.rmtree(stale, ignore_errors=True)
-
-
-def recover_for_reading(out_dir: Path) -> None:
-    """Before reading out_dir: put back tables a build killed mid-swap left parked.
-
-    Only when out_dir is missing and a parked folder exists, and only if no build holds the
-    lock (a running build recovers by itself); otherwise reading goes on as it is.
-    """
-    if out_dir.exists() or not _siblings(out_dir, _OLD_MARK):
-        return
-    with contextlib.suppress(OutputError), output_lock(out_dir):
-        recover(out_dir)
-
-
-@contextlib.contextmanager
-def output_lock(out_dir: Path) -> Iterator[None]:
-    """One build per output folder at a time; a second one fails at once."""
-    lock_path = out_dir.parent / f".{out_dir.name}.lock"
-    try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(lock_path, "a+")  # noqa: SIM115 - held for the whole build
-    except OSError as exc:
-        raise OutputError(f"cannot write to {out_dir.parent}: {exc.strerror}") from exc
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise OutputError(
-                f"another build is writing to {out_dir} right now; try again when it ends"
-            ) from exc
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-_SHOWN_NAMES = 5
-
-
-def listing(names: list[str]) -> str:
-    """A few names for a one-line message: `a, b, c, d, e and 3 more`."""
-    shown = ", ".join(names[:_SHOWN_NAMES])
-    more = len(names) - _SHOWN_NAMES
-    return f"{shown} and {more} more" if more > 0 else shown
-
-
-def foreign_entries(folder: Path, files: Collection[str]) -> list[str]:
-    """What `folder` holds besides `files` (paths relative to it), sorted and relative.
-
-    A folder replaced whole (build's --out, publish's --stage) may hold only what its owner
-    writes. Only the folders `files` sit in are looked into; anything else (another name, a
-    symbolic link, a folder where a file belongs) is foreign as a whole. Raises OSError.
-    """
-    folders = {
-        parent.as_posix()
-        for file in files
-        for parent in PurePosixPath(file).parents
-        if parent != PurePosixPath(".")
-    }
-    foreign: list[str] = []
-    pending = [folder]
-    while pending:
-        current = pending.pop()
-        for entry in current.iterdir():
-            name = entry.relative_to(folder).as_posix()
-            if entry.is_symlink():
-                foreign.append(name)
-            elif name in folders and entry.is_dir():
-                pending.append(entry)
-            elif name not in files or not entry.is_file():
-                foreign.append(name)
-    return sorted(foreign)
-
-
-def check_replaceable(out_dir: Path, table_files: Collection[str]) -> None:
-    """Refuse an output folder that holds more than tables.
-
-    The swap replaces the whole folder, so whatever else it holds (a raw folder given as
-    --out by mistake, notes, a home folder) would be deleted with the old tables.
-    """
-    if not out_dir.exists() and not out_dir.is_symlink():
-        return
-    if out_dir.is_symlink():
-        raise OutputError(
-            f"--out {out_dir} is a symbolic link; give the folder itself; nothing was changed"
-        )
-    if not out_dir.is_dir():
-        raise OutputError(f"--out {out_dir} is a file, not a folder; nothing was changed")
-    try:
-        others = foreign_entries(out_dir, table_files)
-    except OSError as exc:
-        raise OutputError(f"cannot read {out_dir}: {exc.strerror}") from exc
-    if others:
-        raise OutputError(
-            f"refusing to replace {out_dir}: it holds {listing(others)}, which a build does not "
-            "write and replacing the folder would delete; give --out a new or empty folder, or one "
-            "that holds only tables"
-        )
-
-
-def new_staging_dir(out_dir: Path) -> Path:
-    staging = out_dir.parent / f".{out_dir.name}{_TMP_MARK}{os.getpid()}"
-    try:
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-    except OSError as exc:
-        raise OutputError(f"cannot write to {out_dir.parent}: {exc.strerror}") from exc
-    return staging
 
 
 class StreamedTable(Protocol):
@@ -268,27 +132,3 @@ def write_tables(
         reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror
         shutil.rmtree(staging, ignore_errors=True)
         raise OutputError(f"cannot write tables to {staging.parent}: {reason}") from exc
-
-
-def swap_in(staging: Path, out_dir: Path) -> None:
-    """Replace out_dir by staging with two renames (see module docstring), if out_dir holds
-    nothing but tables (`check_replaceable`, again: the folder may have changed meanwhile)."""
-    parked = out_dir.parent / f".{out_dir.name}{_OLD_MARK}{os.getpid()}"
-    try:
-        check_replaceable(out_dir, [path.name for path in staging.iterdir()])
-    except OutputError:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    with sigint_deferred():  # a Ctrl-C between the renames would leave no out_dir
-        try:
-            if out_dir.exists():
-                out_dir.rename(parked)
-                pause_point("swap")
-            staging.rename(out_dir)
-        except OSError as exc:
-            if parked.exists() and not out_dir.exists():
-                with contextlib.suppress(OSError):  # else the next run puts it back
-                    parked.rename(out_dir)
-            shutil.rmtree(staging, ignore_errors=True)
-            raise OutputError(f"cannot replace {out_dir}: {exc.strerror}") from exc
-        shutil.rmtree(parked, ignore_errors=True)

@@ -18,7 +18,7 @@ import etl.validate
 from etl import build
 from etl.cli import app
 from etl.schemas import TABLES
-from etl.write import output_lock
+from etl.swap import lock
 from tests.conftest import PROJECT_ROOT, copy_seeds
 
 runner = CliRunner()
@@ -62,7 +62,7 @@ def test_failed_write_leaves_the_previous_tables(raw_dir, tmp_path, monkeypatch)
 def test_a_second_build_fails_at_once_while_the_first_holds_the_lock(raw_dir, tmp_path):
     copy_seeds(raw_dir)
     out = tmp_path / "out"
-    with output_lock(out):
+    with lock(out):
         outcome = build(raw_dir, out, validate=False)
     assert outcome.exit_code == 3
     assert "another build is writing" in outcome.message
@@ -324,7 +324,7 @@ def test_cli_raw_that_is_a_file_says_so(tmp_path):
 def test_cli_build_that_cannot_start_prints_no_summary(raw_dir, tmp_path):
     copy_seeds(raw_dir)
     out = tmp_path / "out"
-    with output_lock(out):
+    with lock(out):
         result = runner.invoke(app, ["build", "--raw", str(raw_dir), "--out", str(out)])
     assert result.exit_code == 3
     assert "another build is writing" in result.output

@@ -4,8 +4,9 @@ output folder that cannot be written (read-only, full disk): a clear error, exit
 the old tables as they were.
 
 The build is paused deterministically with the test-only hook `PAPERS_ETL_PAUSE_AT=<stage>`
-(etl/write.py): the process stops itself (SIGSTOP) on reaching the stage, the test sees it
-stopped (waitpid WUNTRACED), looks at the disk, then kills it or lets it go on (SIGCONT).
+(etl/write.py; `swap` is between etl/swap.py's two renames): the process stops itself
+(SIGSTOP) on reaching the stage, the test sees it stopped (waitpid WUNTRACED), looks at the
+disk, then kills it or lets it go on (SIGCONT).
 Tests run as root here and in CI, where chmod stops no write: the real read-only test is
 skipped then, and the errors (EACCES, EROFS, ENOSPC) are simulated where the writer meets them.
 """
@@ -27,8 +28,10 @@ from typer.testing import CliRunner
 
 from etl import build, store, write
 from etl.cli import app
+from etl.pipeline import TABLE_FILES
 from etl.schemas import TABLES
-from etl.write import PAUSE_ENV, recover, recover_for_reading
+from etl.swap import recover, recover_for_reading
+from etl.write import PAUSE_ENV
 from tests.conftest import COMPACT_SEED, PROJECT_ROOT, SEARCH_SEED, load_bench
 
 STAGES = ["parse", *(f"write:{spec.name}" for spec in TABLES), "swap"]
@@ -140,7 +143,7 @@ def test_killed_build_leaves_the_last_good_tables_and_the_next_run_succeeds(
         assert not out.exists()
         assert snapshot(parked) == inputs["old"]
         assert staging.is_dir()
-        recover(out)  # what the next run does first
+        recover(out, TABLE_FILES)  # what the next run does first
     assert snapshot(out) == inputs["old"]
     assert_readable(out)
 
@@ -276,7 +279,7 @@ def test_read_only_parent_simulated_at_the_lock(inputs, tmp_path, monkeypatch):
             raise OSError(errno.EACCES, os.strerror(errno.EACCES), str(path))
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr("etl.write.open", no_lock, raising=False)
+    monkeypatch.setattr("etl.swap.open", no_lock, raising=False)
     outcome = build(inputs["new_raw"], out, validate=False)
     assert outcome.exit_code == 3
     assert outcome.message == f"cannot write to {tmp_path}: Permission denied"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
-import fcntl
 import os
 import re
 import shutil
@@ -22,7 +21,7 @@ import pytest
 from huggingface_hub import constants
 from huggingface_hub.errors import HTTPError
 
-from etl import build, card, config, publish, query, schemas
+from etl import build, card, config, publish, query, schemas, swap
 from tests.conftest import COMPACT_SEED, copy_of_the_tables
 
 DATA = config.PROCESSED_DIR
@@ -92,7 +91,8 @@ def test_stage_holds_exactly_the_hub_layout(staged: publish.StagedDataset) -> No
         assert staged.row_counts[spec.name] == pq.read_metadata(copy).num_rows
     assert (staged.path / "README.md").read_text(encoding="utf-8") == card.render_card(DATA)
     assert (staged.path / card.CHART_REF).read_bytes() == card.CHART_PATH.read_bytes()
-    assert not [p for p in staged.path.parent.iterdir() if p.name.startswith(".")]
+    beside = [p.name for p in staged.path.parent.iterdir() if p.name.startswith(".")]
+    assert beside == [".stage.lock"]  # no temporary or parked folder left
 
 
 @pytest.mark.parametrize("config_name", [None, *card.PAPER_TABLES])
@@ -206,7 +206,7 @@ def test_restaging_replaces_the_stage_atomically(
     with pytest.raises(RuntimeError):
         publish.stage_dataset(DATA, stage)
     assert {p: p.read_bytes() for p in stage.rglob("*") if p.is_file()} == before
-    assert [p.name for p in tmp_path.iterdir()] == ["stage"]  # no temporary folders left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".stage.lock", "stage"]  # no leftovers
 
 
 def test_a_folder_that_is_not_a_stage_is_never_replaced(tmp_path: Path) -> None:
@@ -377,12 +377,16 @@ def test_the_next_publish_undoes_what_a_killed_one_left(
         text=True,
     )
     assert killed.returncode == 9, killed.stderr
-    temporary, other = sorted(p.name for p in tmp_path.iterdir())  # hex sorts before o and s
-    assert re.fullmatch(r"\.stage\.[0-9a-f]{8}\.tmp", temporary)
+    lock, *left = sorted(p.name for p in tmp_path.iterdir())
+    assert lock == ".stage.lock"
     if when == "while staging":
+        temporary, other = left
         assert other == "stage"
     else:  # no stage: the previous one is parked
-        assert re.fullmatch(r"\.stage\.old-[0-9a-f]{8}", other)
+        other, temporary = left
+        assert other == re.sub(r"^\.stage\.tmp-", ".stage.old-", temporary)
+        assert snapshot(tmp_path / other) == previous
+    assert re.fullmatch(r"\.stage\.tmp-[0-9]+", temporary)
 
     def broken(data_dir: Path) -> bytes:
         raise RuntimeError("chart failed")
@@ -391,32 +395,39 @@ def test_the_next_publish_undoes_what_a_killed_one_left(
         patched.setattr(card, "render_chart", broken)
         with pytest.raises(RuntimeError):
             publish.stage_dataset(DATA, stage)
-    assert [p.name for p in tmp_path.iterdir()] == ["stage"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".stage.lock", "stage"]
     assert snapshot(stage) == previous
     publish.stage_dataset(DATA, stage)
-    assert [p.name for p in tmp_path.iterdir()] == ["stage"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".stage.lock", "stage"]
     assert files_under(stage) == LAYOUT
 
 
-def test_leftovers_holding_other_files_are_not_removed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", [".stage.tmp-123", ".stage.old-123"])
+def test_leftovers_holding_other_files_are_not_removed(tmp_path: Path, name: str) -> None:
     stage = tmp_path / "stage"
-    mine = tmp_path / ".stage.0123abcd.tmp"  # a name like a leftover's, but not a stage
+    publish.stage_dataset(DATA, stage)
+    mine = tmp_path / name  # a name like a leftover's, but not a stage
     mine.mkdir()
     (mine / "notes.txt").write_text("mine")
     publish.stage_dataset(DATA, stage)
     assert (mine / "notes.txt").read_text() == "mine"
 
 
-def test_two_publishes_never_stage_beside_each_other_at_once(tmp_path: Path) -> None:
+def test_two_publishes_never_stage_the_same_folder_at_once(tmp_path: Path) -> None:
     """Each removes the temporary folders it finds: one would delete the other's."""
-    handle = os.open(tmp_path, os.O_RDONLY)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        with pytest.raises(publish.PublishError, match="another publish is staging"):
-            publish.stage_dataset(DATA, tmp_path / "stage")
-    finally:
-        os.close(handle)
-    assert list(tmp_path.iterdir()) == []
+    stage = tmp_path / "stage"
+    with (
+        swap.lock(stage),
+        pytest.raises(publish.PublishError, match=re.escape(f"another publish is staging {stage}")),
+    ):
+        publish.stage_dataset(DATA, stage)
+    assert [p.name for p in tmp_path.iterdir()] == [".stage.lock"]
+
+
+def test_a_publish_to_another_stage_in_the_same_folder_goes_on(tmp_path: Path) -> None:
+    with swap.lock(tmp_path / "other"):
+        publish.stage_dataset(DATA, tmp_path / "stage")
+    assert files_under(tmp_path / "stage") == LAYOUT
 
 
 # --- the command ---------------------------------------------------------------------------
@@ -721,4 +732,5 @@ def test_a_write_failing_while_staging_is_reported_in_one_line_and_keeps_the_sta
     monkeypatch.setattr(shutil, "copyfile", failing_write)
     assert stage_only(stage) == 1
     assert f"cannot stage {stage}: {reason} (" in one_line_error(capsys)
-    assert snapshot(stage) == before and [p.name for p in tmp_path.iterdir()] == ["stage"]
+    assert snapshot(stage) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".stage.lock", "stage"]
