@@ -31,9 +31,11 @@ from etl import config, schemas
 from etl.validate import (
     PYTHON_WHITESPACE,
     REPORT_DIR_ENV,
+    ROW_KEY_LIMIT,
     SuiteDefinitionError,
     ValidationReport,
     load_suite_documents,
+    print_report,
     spell_out_whitespace,
     url_hosts,
     validate_tables,
@@ -548,6 +550,126 @@ def test_failures_name_the_offending_values(base_rows: Rows, tmp_path: Path) -> 
     assert "2025, 11, 11" in pair and "2025, 12, 1" in pair
 
 
+def failed_outcome(report: ValidationReport, rule: str) -> Any:
+    suite, name = rule.split(".")
+    (outcome,) = [o for s in report.suites if s.suite == suite for o in s.failed if o.rule == name]
+    return outcome
+
+
+def summary_outcome(report_dir: Path, rule: str) -> dict[str, Any]:
+    suite, name = rule.split(".")
+    summary = json.loads((report_dir / "summary.json").read_text())
+    (outcome,) = [
+        o
+        for s in summary["suites"]
+        if s["suite"] == suite
+        for o in s["outcomes"]
+        if o["rule"] == name
+    ]
+    return outcome
+
+
+def validate_with_report(base: Rows, mutation: Mutation, tmp_path: Path, suite: str) -> Any:
+    data = mutated(base, mutation, tmp_path / "data")
+    return validate_tables(data, tmp_path / "report", suites=[suite], today=TODAY)
+
+
+def capture_dated(date: dict[str, Any]) -> bool:
+    return date["year_source"] == "capture_date"
+
+
+@pytest.mark.parametrize(
+    ("mutation", "rule", "keys_of"),
+    [
+        pytest.param(
+            year_before_capture("capture_date"),
+            "dates.published_year_matches_capture",
+            lambda rows: [(first(rows, "dates", capture_dated)["paper_id"],)],
+            id="column-rule",
+        ),
+        pytest.param(
+            set_field("sources", "line_end", 0),
+            "sources.line_range_ordered",
+            lambda rows: [(rows["sources"][0]["source_file"], rows["sources"][0]["line_start"])],
+            id="column-pair-rule",
+        ),
+        # Both rows of a duplicate key fail, so the key is named twice.
+        pytest.param(
+            append_copy("links"),
+            "links.key_unique",
+            lambda rows: [(rows["links"][0]["paper_id"], rows["links"][0]["url"])] * 2,
+            id="multicolumn-rule",
+        ),
+    ],
+)
+def test_a_failing_row_is_named_by_its_primary_key(
+    base_rows: Rows,
+    tmp_path: Path,
+    mutation: Mutation,
+    rule: str,
+    keys_of: Callable[[Rows], list[tuple[Any, ...]]],
+) -> None:
+    suite = rule.split(".")[0]
+    report = validate_with_report(base_rows, mutation, tmp_path, suite)
+    assert report.failed_rules == {rule}
+    keys = keys_of(base_rows)
+    assert failed_outcome(report, rule).failing_keys == tuple(keys)
+    assert summary_outcome(tmp_path / "report", rule)["failing_keys"] == [list(k) for k in keys]
+    key = schemas.TABLES_BY_NAME[suite].primary_key
+    (failed,) = [
+        r
+        for r in json.loads((tmp_path / "report" / "results" / f"{suite}.json").read_text())[
+            "results"
+        ]
+        if not r["success"]
+    ]
+    rows = failed["result"]["unexpected_rows"]  # GX's own: the failing rows, whole
+    assert [tuple(row[c] for c in key) for row in rows] == keys
+
+
+def test_failing_keys_stop_at_the_limit(
+    base_rows: Rows,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # the report's lines unwrapped
+    failing = ROW_KEY_LIMIT + 3
+
+    def negative_upvotes(rows: Rows) -> None:
+        for paper in rows["papers"][-failing:]:
+            paper["upvotes"] = -1
+
+    report = validate_with_report(base_rows, negative_upvotes, tmp_path, "papers")
+    outcome = failed_outcome(report, "papers.upvotes_non_negative")
+    assert outcome.unexpected_count == failing
+    # The papers batch is in paper_id order: the first failing rows are the smallest ids.
+    smallest = sorted(p["paper_id"] for p in base_rows["papers"][-failing:])[:ROW_KEY_LIMIT]
+    assert outcome.failing_keys == tuple((paper_id,) for paper_id in smallest)
+    summary = summary_outcome(tmp_path / "report", "papers.upvotes_non_negative")
+    assert summary["failing_keys"] == [[paper_id] for paper_id in smallest]
+    print_report(report)
+    printed = capsys.readouterr().out
+    assert "rows paper_id:" in printed and "…" in printed
+    assert smallest[0] in printed
+
+
+def test_a_table_level_failure_names_no_rows(
+    base_rows: Rows,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # the report's lines unwrapped
+    report = validate_with_report(base_rows, empty_tables, tmp_path, "papers")
+    assert report.failed_rules == {"papers.row_count"}
+    outcome = failed_outcome(report, "papers.row_count")
+    assert outcome.unexpected_count is None and outcome.failing_keys == ()
+    assert summary_outcome(tmp_path / "report", "papers.row_count")["failing_keys"] == []
+    print_report(report)
+    assert "rows paper_id" not in capsys.readouterr().out
+
+
 def test_mutations_cover_every_rule() -> None:
     expected = set().union(*(p.values[1] for p in MUTATIONS))
     every = {
@@ -789,7 +911,39 @@ def test_gx_does_not_list_failing_rows(fresh_build: Path, monkeypatch: pytest.Mo
     report = validate_tables(fresh_build, suites=["papers"])
     assert report.success, report.failures
     assert any(name.endswith(".unexpected_values") for name in resolved)  # the samples
-    assert [n for n in resolved if ".unexpected_index_" in n] == []
+    assert [n for n in resolved if ".unexpected_index_" in n or ".unexpected_rows" in n] == []
+
+
+def test_only_the_failing_rule_is_run_again_for_its_rows(
+    base_rows: Rows, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure pays for its failing rows; the other rules of the suite are not run again."""
+    from great_expectations.execution_engine.execution_engine import ExecutionEngine
+
+    resolved: list[str] = []
+    resolve = ExecutionEngine.resolve_metrics
+
+    def recording(self: Any, metrics_to_resolve: Any, *args: Any, **kwargs: Any) -> Any:
+        metrics_to_resolve = list(metrics_to_resolve)
+        resolved.extend(m.metric_name for m in metrics_to_resolve)
+        return resolve(self, metrics_to_resolve, *args, **kwargs)
+
+    monkeypatch.setattr(ExecutionEngine, "resolve_metrics", recording)
+    data = mutated(base_rows, set_field("papers", "upvotes", -1), tmp_path / "data")
+    report = validate_tables(data, suites=["papers"], today=TODAY)
+    assert report.failed_rules == {"papers.upvotes_non_negative"}
+    assert [n for n in resolved if ".unexpected_rows" in n] == [
+        "column_values.between.unexpected_rows"
+    ]
+    # Each `between` rule of the suite is run once, and upvotes_non_negative again.
+    (papers,) = [s for s in load_suite_documents() if s.name == "papers"]
+    between = [
+        e
+        for e in papers.document["expectations"]
+        if e["type"] == "expect_column_values_to_be_between"
+    ]
+    assert len(between) > 1
+    assert resolved.count("column_values.between.unexpected_count") == len(between) + 1
 
 
 URL_STARTS = ["https://", "http://", "HTTPS://", "ftp://", "https:", "//", ""]
@@ -881,12 +1035,17 @@ def test_cli_fails_on_bad_data_and_says_why(base_rows: Rows, tmp_path: Path) -> 
     assert "url_no_trailing_punctuation" in result.output
     assert "https://youtu.be/x)." in result.output
     assert "missing file rejects.parquet" in result.output
+    # The row is named by its key, which no sample value shows.
+    video_paper = first(base_rows, "links", is_video)["paper_id"]
+    assert "rows (paper_id, url):" in result.output and video_paper in result.output
     assert (report_dir / "data_docs" / "index.html").is_file()
+    assert "Not in the Data Docs" in result.output
     summary = json.loads((report_dir / "summary.json").read_text())
     assert set(summary["failed_rules"]) == {
         "links.url_no_trailing_punctuation",
         "rejects.table_schema",
     }
+    assert summary["not_in_data_docs"] == ["rejects.table_schema"]
     links = json.loads((report_dir / "results" / "links.json").read_text())
     assert links["success"] is False
 
