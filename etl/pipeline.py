@@ -362,29 +362,10 @@ def _output_error(failing: str) -> Iterator[None]:
 
 
 def check_replaceable(out_dir: Path) -> None:
-    """Refuse an output folder that holds more than tables.
-
-    The swap replaces the whole folder, so whatever else it holds (a raw folder given as
-    --out by mistake, notes, a home folder) would be deleted with the old tables.
-    """
-    if not out_dir.exists() and not out_dir.is_symlink():
-        return
-    if out_dir.is_symlink():
-        raise OutputError(
-            f"--out {out_dir} is a symbolic link; give the folder itself; nothing was changed"
-        )
-    if not out_dir.is_dir():
-        raise OutputError(f"--out {out_dir} is a file, not a folder; nothing was changed")
-    try:
-        others = swap.foreign_entries(out_dir, TABLE_FILES)
-    except OSError as exc:
-        raise OutputError(f"cannot read {out_dir}: {exc.strerror}") from exc
-    if others:
-        raise OutputError(
-            f"refusing to replace {out_dir}: it holds {swap.listing(others)}, which a build does "
-            "not write and replacing the folder would delete; give --out a new or empty folder, or "
-            "one that holds only tables"
-        )
+    """Refuse an output folder that holds more than tables (`swap.refusal`)."""
+    problem = swap.refusal(out_dir, TABLE_FILES, "--out", "a build")
+    if problem is not None:
+        raise OutputError(problem)
 
 
 def _broken_suite(error: Exception, out_dir: Path) -> str:

@@ -88,22 +88,11 @@ def check_tables_present(data_dir: Path) -> None:
 
 
 def _check_stage_contents(stage: Path) -> None:
-    """Refuse to replace anything but an earlier stage (`--stage ~` must not wipe a home):
-    the swap deletes every file the folder holds, at any depth."""
-    if not stage.exists():
-        return
-    if not stage.is_dir():
-        raise PublishError(f"--stage {stage} exists and is not a folder; nothing was changed")
-    try:
-        foreign = swap.foreign_entries(stage, STAGE_FILES)
-    except OSError as error:
-        raise PublishError(f"cannot read --stage {stage}: {error.strerror or error}") from None
-    if foreign:
-        raise PublishError(
-            f"refusing to replace --stage {stage}: it holds {swap.listing(foreign)}, which a stage "
-            "never writes and replacing the folder would delete; nothing was changed: pass a "
-            "new or empty folder, or an earlier stage"
-        )
+    """Refuse to replace anything but an earlier stage (`--stage ~` must not wipe a home;
+    `swap.refusal`)."""
+    problem = swap.refusal(stage, STAGE_FILES, "--stage", "a publish")
+    if problem is not None:
+        raise PublishError(problem)
 
 
 def check_stage_target(stage: Path, data_dir: Path) -> None:

@@ -154,6 +154,33 @@ def swap_in(staging: Path, folder: Path) -> None:
                 shutil.rmtree(parked.rename(staging))
 
 
+def refusal(folder: Path, files: Collection[str], option: str, writer: str) -> str | None:
+    """Why `folder` (given as `option`, written by `writer`) must not be replaced whole, in
+    one line, or None when it may be: it is missing, or a folder holding only `files`.
+
+    The swap deletes whatever the folder holds, so anything else in it (a raw folder given
+    by mistake, notes, a home folder), a file, or a symbolic link (its siblings would get the
+    temporary folders) is refused before anything changes.
+    """
+    if folder.is_symlink():
+        return f"{option} {folder} is a symbolic link; give the folder itself; nothing was changed"
+    if not folder.exists():
+        return None
+    if not folder.is_dir():
+        return f"{option} {folder} is a file, not a folder; nothing was changed"
+    try:
+        foreign = foreign_entries(folder, files)
+    except OSError as error:
+        return f"cannot read {option} {folder}: {error.strerror or error}"
+    if not foreign:
+        return None
+    return (
+        f"refusing to replace {option} {folder}: it holds {listing(foreign)}, which {writer} "
+        "never writes and replacing the folder would delete; nothing was changed: give "
+        f"{option} a new or empty folder, or one {writer} wrote"
+    )
+
+
 def foreign_entries(folder: Path, files: Collection[str]) -> list[str]:
     """What `folder` holds besides `files` (paths relative to it), sorted and relative.
 

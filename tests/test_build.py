@@ -229,9 +229,9 @@ def test_an_out_folder_holding_other_files_is_refused_and_left_whole(raw_dir, tm
     outcome = build(raw_dir, tmp_path, validate=False)
     assert outcome.exit_code == 3
     assert outcome.message == (
-        f"refusing to replace {tmp_path}: it holds notes.md, raw, which a build does not "
-        "write and replacing the folder would delete; give --out a new or empty folder, or "
-        "one that holds only tables"
+        f"refusing to replace --out {tmp_path}: it holds notes.md, raw, which a build never "
+        "writes and replacing the folder would delete; nothing was changed: give --out a new "
+        "or empty folder, or one a build wrote"
     )
     after = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     assert after == before
@@ -242,7 +242,7 @@ def test_the_raw_folder_itself_is_refused_as_out(raw_dir):
     before = snapshot(raw_dir)
     outcome = build(raw_dir, raw_dir, validate=False)
     assert outcome.exit_code == 3
-    assert f"refusing to replace {raw_dir}: it holds 000_" in outcome.message
+    assert f"refusing to replace --out {raw_dir}: it holds 000_" in outcome.message
     assert snapshot(raw_dir) == before
 
 
@@ -281,7 +281,7 @@ def test_the_swap_checks_the_out_folder_again(raw_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(etl.pipeline, "write_tables", write_then_someone_saves_a_file)
     outcome = build(raw_dir, out, validate=False)
     assert outcome.exit_code == 3
-    assert outcome.message.startswith(f"refusing to replace {out}: it holds notes.md,")
+    assert outcome.message.startswith(f"refusing to replace --out {out}: it holds notes.md,")
     assert (out / "notes.md").read_text() == "mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == [".out.lock", "out", "raw"]
 
@@ -359,7 +359,7 @@ def test_an_out_folder_with_a_folder_of_a_table_name_or_a_link_is_refused(raw_di
     (out / "papers.parquet" / "mine.txt").write_text("mine")
     outcome = build(raw_dir, out, validate=False)
     assert outcome.exit_code == 3
-    assert outcome.message.startswith(f"refusing to replace {out}: it holds papers.parquet,")
+    assert outcome.message.startswith(f"refusing to replace --out {out}: it holds papers.parquet,")
     assert (out / "papers.parquet" / "mine.txt").read_text() == "mine"
     link = tmp_path / "link"
     link.symlink_to(out)
@@ -374,7 +374,9 @@ def test_an_out_folder_with_a_folder_of_a_table_name_or_a_link_is_refused(raw_di
     (other / "authors.parquet").symlink_to(tmp_path / "mine.parquet")  # a link, not a table
     (tmp_path / "mine.parquet").write_bytes(b"mine")
     outcome = build(raw_dir, other, validate=False)
-    assert outcome.message.startswith(f"refusing to replace {other}: it holds authors.parquet,")
+    assert outcome.message.startswith(
+        f"refusing to replace --out {other}: it holds authors.parquet,"
+    )
     assert (tmp_path / "mine.parquet").read_bytes() == b"mine"
 
 
