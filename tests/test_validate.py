@@ -894,9 +894,9 @@ def test_gx_does_not_hash_the_batches(fresh_build: Path, monkeypatch: pytest.Mon
     assert report.success, report.failures
 
 
-def test_gx_does_not_list_failing_rows(fresh_build: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Listing them (SUMMARY results) filters the whole batch twice per column rule: 1.6 s
-    # of validating 1 GB of dumps, for fields the report never reads.
+@pytest.fixture
+def resolved_metrics(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the metrics GX computes, in order, while the test runs."""
     from great_expectations.execution_engine.execution_engine import ExecutionEngine
 
     resolved: list[str] = []
@@ -908,6 +908,13 @@ def test_gx_does_not_list_failing_rows(fresh_build: Path, monkeypatch: pytest.Mo
         return resolve(self, metrics_to_resolve, *args, **kwargs)
 
     monkeypatch.setattr(ExecutionEngine, "resolve_metrics", recording)
+    return resolved
+
+
+def test_gx_does_not_list_failing_rows(fresh_build: Path, resolved_metrics: list[str]) -> None:
+    # Listing them (SUMMARY results) filters the whole batch twice per column rule: 1.6 s
+    # of validating 1 GB of dumps, for fields the report never reads.
+    resolved = resolved_metrics
     report = validate_tables(fresh_build, suites=["papers"])
     assert report.success, report.failures
     assert any(name.endswith(".unexpected_values") for name in resolved)  # the samples
@@ -915,20 +922,10 @@ def test_gx_does_not_list_failing_rows(fresh_build: Path, monkeypatch: pytest.Mo
 
 
 def test_only_the_failing_rule_is_run_again_for_its_rows(
-    base_rows: Rows, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    base_rows: Rows, tmp_path: Path, resolved_metrics: list[str]
 ) -> None:
     """A failure pays for its failing rows; the other rules of the suite are not run again."""
-    from great_expectations.execution_engine.execution_engine import ExecutionEngine
-
-    resolved: list[str] = []
-    resolve = ExecutionEngine.resolve_metrics
-
-    def recording(self: Any, metrics_to_resolve: Any, *args: Any, **kwargs: Any) -> Any:
-        metrics_to_resolve = list(metrics_to_resolve)
-        resolved.extend(m.metric_name for m in metrics_to_resolve)
-        return resolve(self, metrics_to_resolve, *args, **kwargs)
-
-    monkeypatch.setattr(ExecutionEngine, "resolve_metrics", recording)
+    resolved = resolved_metrics
     data = mutated(base_rows, set_field("papers", "upvotes", -1), tmp_path / "data")
     report = validate_tables(data, suites=["papers"], today=TODAY)
     assert report.failed_rules == {"papers.upvotes_non_negative"}
