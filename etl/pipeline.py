@@ -316,10 +316,10 @@ def _publish(
             if not report.success:
                 kept = _keep_candidate(staging)
                 outcome.exit_code = 1
-                failed = ", ".join(sorted(report.failed_rules))
+                failed = "".join(f"\n  {line}" for line in report.failure_lines())
                 outcome.message = (
-                    f"validation failed ({failed}): {out_dir} left as it was; the failing "
-                    f"tables are in {kept} (`papers-etl validate --data {kept}` for the report)"
+                    f"validation failed: {out_dir} left as it was; the failing tables are in "
+                    f"{kept} (`papers-etl validate --data {kept}` for the report){failed}"
                 )
                 return kept
         if strict and summary.rejects:

@@ -127,6 +127,17 @@ class ValidationReport:
         """Failed rules as `suite.rule` names, e.g. `papers.title_not_boilerplate`."""
         return {f"{s.suite}.{o.rule}" for s in self.suites for o in s.failed}
 
+    def failure_lines(self) -> list[str]:
+        """One line per failed rule, in suite order: `suite.rule: N failing rows; rows
+        paper_id: 'a', …` (the error, or nothing more, for a rule not about rows)."""
+        lines = []
+        for suite in self.suites:
+            for o in suite.failed:
+                counted = "" if o.unexpected_count is None else f": {o.unexpected_count:,} failing"
+                detail = _rows_line(o, suite.primary_key) or o.error or ""
+                lines.append(f"{suite.suite}.{o.rule}{counted}" + (f"; {detail}" if detail else ""))
+        return lines
+
     @property
     def not_in_data_docs(self) -> list[str]:
         """Failed rules found before GX ran (table_schema, inputs_available): the Data Docs,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 import gc
 import shutil
@@ -10,9 +11,11 @@ import sys
 import weakref
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+import etl.config
 import etl.pipeline
 import etl.validate
 from etl import build
@@ -198,6 +201,44 @@ def test_the_built_tables_are_let_go_before_validation_reads_the_files(
     assert outcome.exit_code == 0, outcome.message
     assert len(written) == len(TABLES)
     assert alive_at_validation == [0]
+
+
+def test_tables_failing_validation_are_kept_aside_and_the_old_ones_stay(
+    raw_dir, tmp_path, monkeypatch
+):
+    """The build's gate: failing tables never replace good ones, and the message says which
+    rules failed on which rows, so a failing CI names them without another run."""
+    out, kept = tmp_path / "out", tmp_path / "rejected-candidate"
+    monkeypatch.setattr(etl.config, "REJECTED_CANDIDATE_DIR", kept)
+    copy_seeds(raw_dir)
+    assert build(raw_dir, out).exit_code == 0
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    validate_tables = etl.validate.validate_tables
+
+    def validated_in_2020(data_dir, *args, **kwargs):  # every capture is then in the future
+        return validate_tables(data_dir, *args, today=dt.date(2020, 1, 1), **kwargs)
+
+    monkeypatch.setattr(etl.validate, "validate_tables", validated_in_2020)
+    outcome = build(raw_dir, out)
+    assert outcome.exit_code == 1
+    assert outcome.summary.validated is False and not outcome.summary.published
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+    assert sorted(path.name for path in kept.iterdir()) == sorted(t.file_name for t in TABLES)
+    dates = pq.read_table(kept / "dates.parquet").to_pylist()
+    late = [d["paper_id"] for d in dates if d["published_date"] > dt.date(2020, 1, 1)]
+    sources = [s for s in pq.read_table(kept / "sources.parquet").to_pylist() if s["captured_on"]]
+    assert outcome.message.splitlines() == [
+        f"validation failed: {out} left as it was; the failing tables are in {kept} "
+        f"(`papers-etl validate --data {kept}` for the report)",
+        f"  dates.published_date_not_in_future: {len(late)} failing; rows paper_id: "
+        + ", ".join(f"'{paper_id}'" for paper_id in late[:5])
+        + ", …",
+        f"  sources.captured_on_not_in_future: {len(sources)} failing; rows (source_file, "
+        "line_start): "
+        + ", ".join(f"('{s['source_file']}', {s['line_start']})" for s in sources[:5])
+        + ", …",
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.lock", "out", "raw", kept.name]
 
 
 def test_a_raw_folder_without_dumps_builds_nothing_and_keeps_the_tables(raw_dir, tmp_path):
