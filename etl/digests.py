@@ -22,8 +22,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import pickle
 from pathlib import Path
+
+from etl.sealed import read_sealed, write_sealed
 
 RACY_SECONDS = 2
 # Statuses kept in all: this build's, then earlier builds' (the dumps of other raw folders
@@ -32,7 +33,7 @@ RACY_SECONDS = 2
 # times to the nanosecond (see the module docstring for the one way that happens), so an
 # old one mostly costs its place.
 MAX_REMEMBERED = 50_000
-_VERSION = 1
+_VERSION = 2  # 2: sealed (etl.sealed)
 
 FileStatus = tuple[int, int, int, int, int]  # device, inode, size, mtime and ctime in ns
 
@@ -57,9 +58,10 @@ class DigestMemo:
         self.path = store_dir / "digests.pkl"
         self._known: dict[FileStatus, str] = {}
         self._seen: dict[FileStatus, str] = {}
-        # A damaged memo (a pickle can then raise almost anything) only costs reading again.
-        with contextlib.suppress(Exception):
-            version, known = pickle.loads(self.path.read_bytes())
+        # A missing or damaged memo only costs reading the dumps again.
+        remembered = read_sealed(self.path)
+        if isinstance(remembered, tuple) and len(remembered) == 2:
+            version, known = remembered
             if version == _VERSION and isinstance(known, dict):
                 self._known = known
 
@@ -82,9 +84,5 @@ class DigestMemo:
         kept = {s: d for s, d in self._known.items() if s not in self._seen} | self._seen
         if len(kept) > MAX_REMEMBERED:  # the oldest go first (dicts keep insertion order)
             kept = dict(itertools.islice(kept.items(), len(kept) - MAX_REMEMBERED, None))
-        temporary = self.path.with_name(f"{self.path.name}.tmp{os.getpid()}")
-        try:
-            temporary.write_bytes(pickle.dumps((_VERSION, kept), pickle.HIGHEST_PROTOCOL))
-            temporary.replace(self.path)
-        except OSError:
-            temporary.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            write_sealed(self.path, (_VERSION, kept))

@@ -75,12 +75,23 @@ class _Unparsed:
     stem: Path
 
 
-def _stored_entry(stem: Path, source_file: str) -> FileEntry | None:
-    """The complete entry stored under `stem`, named as the dump is named now, or None."""
+def _stored_entry(
+    store_dir: Path, sha: str, captured_on: dt.date | None, source_file: str
+) -> FileEntry | None:
+    """The sound entry stored for this dump, named as the dump is named now, or None.
+
+    The entry must have been written under this dump's key (a metadata file copied under
+    another's name was not), and its records must be intact.
+    """
+    stem = entry_stem(store_dir, sha, captured_on)
     cached = load_meta(stem)
-    if not isinstance(cached, FileEntry) or cached.stored is None:
+    if (
+        not isinstance(cached, FileEntry)
+        or cached.stored is None
+        or cached.stored.stem.name != stem.name
+    ):
         return None
-    cached.stored = cached.stored.moved_to(stem)  # the cache may have been moved
+    cached.stored = cached.stored.moved_to(stem)  # the folder may have been moved
     if not cached.stored.intact(records_schema(RECORD_COLUMNS)):
         return None
     cached.source_file = source_file
@@ -108,10 +119,10 @@ def _stored_or_read(task: _ParseTask) -> tuple[FileEntry, bool] | _Unparsed:
                 sha = hashlib.sha256(data).hexdigest()
     except OSError as exc:
         return _skipped(source_file, f"cannot read file: {exc.strerror}"), False
-    stem = entry_stem(store_dir, sha, captured_on)
-    cached = _stored_entry(stem, source_file)
+    cached = _stored_entry(store_dir, sha, captured_on, source_file)
     if cached is not None:
         return cached, True
+    stem = entry_stem(store_dir, sha, captured_on)
     if data is None:
         try:
             big = parse_big_file(path, source_file, captured_on, sha, stem)
@@ -209,7 +220,7 @@ def _remembered(task: _ParseTask, sha: str | None) -> FileEntry | None:
     path, source_file, captured_on, store_dir = task
     if sha is None or _link_out_of(path) is not None:
         return None
-    return _stored_entry(entry_stem(store_dir, sha, captured_on), source_file)
+    return _stored_entry(store_dir, sha, captured_on, source_file)
 
 
 def _in_order(
