@@ -1,8 +1,10 @@
-"""Ctrl-C held back across the few steps that must not stop halfway."""
+"""Ctrl-C held back across the few steps that must not stop halfway, and the points where a
+test can stop the process to kill it there."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -30,3 +32,16 @@ def sigint_deferred() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
     if caught:
         raise KeyboardInterrupt
+
+
+# Test-only hook: with `PAPERS_ETL_PAUSE_AT=<stage>` (`parse`, `write:<table>` or `swap`, the
+# last one between `etl.swap`'s two renames, for publish too) the process stops itself
+# (SIGSTOP) the first time it reaches that stage, so that a test can SIGKILL it there or let
+# it go on (SIGCONT); see tests/test_interrupt.py. Unset, it costs one dict lookup.
+PAUSE_ENV = "PAPERS_ETL_PAUSE_AT"
+
+
+def pause_point(stage: str) -> None:
+    if os.environ.get(PAUSE_ENV) == stage:
+        del os.environ[PAUSE_ENV]  # once
+        os.kill(os.getpid(), signal.SIGSTOP)

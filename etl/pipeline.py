@@ -314,20 +314,21 @@ def _publish(
             summary.validated = report.success
             timer("validate")
             if not report.success:
-                kept = _keep_candidate(staging)
+                kept, where = _keep_candidate(staging)
                 outcome.exit_code = 1
                 failed = "".join(f"\n  {line}" for line in report.failure_lines())
+                report_hint = (
+                    f" (`papers-etl validate --data {kept}` for the report)" if kept else ""
+                )
                 outcome.message = (
-                    f"validation failed: {out_dir} left as it was; the failing tables are in "
-                    f"{kept} (`papers-etl validate --data {kept}` for the report){failed}"
+                    f"validation failed: {out_dir} left as it was; {where}{report_hint}{failed}"
                 )
                 return kept
         if strict and summary.rejects:
-            kept = _keep_candidate(staging)
+            kept, where = _keep_candidate(staging)
             outcome.exit_code = 1
             outcome.message = (
-                f"--strict: {summary.rejects} reject(s); {out_dir} left as it "
-                f"was; the candidate tables are in {kept}"
+                f"--strict: {summary.rejects} reject(s); {out_dir} left as it was; {where}"
             )
             return kept
         check_replaceable(out_dir)  # again: the folder may have changed meanwhile
@@ -375,9 +376,14 @@ def _broken_suite(error: Exception, out_dir: Path) -> str:
     )
 
 
-def _keep_candidate(staging: Path) -> Path:
+def _keep_candidate(staging: Path) -> tuple[Path | None, str]:
+    """Move refused tables to `config.REJECTED_CANDIDATE_DIR`, replacing the last ones kept:
+    where they went (None if they could not be moved there), and a phrase saying so."""
     target = config.REJECTED_CANDIDATE_DIR
-    shutil.rmtree(target, ignore_errors=True)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(staging), target)
-    return target
+    try:
+        shutil.rmtree(target, ignore_errors=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(staging), target)
+    except OSError as exc:
+        return None, f"the refused tables could not be kept in {target} ({exc.strerror})"
+    return target, f"the refused tables are in {target}"

@@ -18,9 +18,9 @@ lock: if NAME is missing, the newest parked folder is renamed back; then the oth
 are removed, if they hold nothing but what NAME may hold (a user's folder that merely has such
 a name is kept). Readers put a parked folder back too, and remove nothing.
 
-Which files NAME may hold, and what each command says when it refuses or fails, stay with
-the command (`foreign_entries` finds what else a folder holds): this module raises OSError,
-as met, and `FolderBusy`.
+Which files NAME may hold stays with each command; `refusal` words why a folder must not be
+replaced, the same for both. Otherwise this module raises OSError, as met, and `FolderBusy`,
+and each command says what they mean for it.
 """
 
 from __future__ import annotations
@@ -34,8 +34,7 @@ import shutil
 from collections.abc import Collection, Iterator
 from pathlib import Path, PurePosixPath
 
-from etl.interrupts import sigint_deferred
-from etl.write import pause_point
+from etl.interrupts import pause_point, sigint_deferred
 
 _TMP = "tmp"
 _OLD = "old"
@@ -122,7 +121,11 @@ def recover_for_reading(folder: Path) -> None:
 
 def new_staging_dir(folder: Path) -> Path:
     """An empty `.NAME.tmp-PID` to write the new content into (after `recover`, holding the
-    lock). Raises OSError."""
+    lock). Raises OSError.
+
+    A `.tmp-` folder of this PID that `recover` kept (left by an earlier process of the same
+    PID, and holding other files) makes this fail, rather than be deleted.
+    """
     staging = _beside(folder, _TMP)
     staging.mkdir()
     return staging

@@ -35,10 +35,10 @@ from etl.dumps import (
     parse_files,
     size_batches,
 )
-from etl.interrupts import sigint_deferred
+from etl.interrupts import pause_point, sigint_deferred
 from etl.records import Reject
 from etl.store import entry_stem, load_meta, records_schema, save_meta, save_pack
-from etl.write import OutputError, pause_point
+from etl.write import OutputError
 
 
 def source_name(path: Path) -> str:

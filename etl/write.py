@@ -10,7 +10,6 @@ import contextlib
 import errno
 import os
 import shutil
-import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,19 +20,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from etl import config
+from etl.interrupts import pause_point
 from etl.schemas import TableSpec
-
-# Test-only hook: with `PAPERS_ETL_PAUSE_AT=<stage>` (`parse`, `write:<table>` or `swap`, the
-# last one between `etl.swap`'s two renames, for publish too) the process stops itself
-# (SIGSTOP) the first time it reaches that stage, so that a test can SIGKILL it there or let
-# it go on (SIGCONT); see tests/test_interrupt.py. Unset, it costs one dict lookup.
-PAUSE_ENV = "PAPERS_ETL_PAUSE_AT"
-
-
-def pause_point(stage: str) -> None:
-    if os.environ.get(PAUSE_ENV) == stage:
-        del os.environ[PAUSE_ENV]  # once
-        os.kill(os.getpid(), signal.SIGSTOP)
 
 
 class OutputError(Exception):

@@ -228,7 +228,7 @@ def test_tables_failing_validation_are_kept_aside_and_the_old_ones_stay(
     late = [d["paper_id"] for d in dates if d["published_date"] > dt.date(2020, 1, 1)]
     sources = [s for s in pq.read_table(kept / "sources.parquet").to_pylist() if s["captured_on"]]
     assert outcome.message.splitlines() == [
-        f"validation failed: {out} left as it was; the failing tables are in {kept} "
+        f"validation failed: {out} left as it was; the refused tables are in {kept} "
         f"(`papers-etl validate --data {kept}` for the report)",
         f"  dates.published_date_not_in_future: {len(late)} failing; rows paper_id: "
         + ", ".join(f"'{paper_id}'" for paper_id in late[:5])
@@ -239,6 +239,26 @@ def test_tables_failing_validation_are_kept_aside_and_the_old_ones_stay(
         + ", …",
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == [".out.lock", "out", "raw", kept.name]
+
+
+def test_refused_tables_that_cannot_be_kept_aside_still_leave_the_old_ones(
+    raw_dir, tmp_path, monkeypatch
+):
+    out, blocked = tmp_path / "out", tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    monkeypatch.setattr(etl.config, "REJECTED_CANDIDATE_DIR", blocked / "rejected-candidate")
+    copy_seeds(raw_dir)
+    assert build(raw_dir, out, validate=False).exit_code == 0
+    before = snapshot(out)
+    (raw_dir / "bad.txt").write_text(BAD_FOOTER)
+    outcome = build(raw_dir, out, validate=False, strict=True)
+    assert outcome.exit_code == 1
+    assert outcome.message == (
+        f"--strict: 2 reject(s); {out} left as it was; the refused tables could not be kept "
+        f"in {blocked / 'rejected-candidate'} (File exists)"
+    )
+    assert snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.lock", "a-file", "out", "raw"]
 
 
 def test_a_raw_folder_without_dumps_builds_nothing_and_keeps_the_tables(raw_dir, tmp_path):

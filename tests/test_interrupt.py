@@ -28,10 +28,10 @@ from typer.testing import CliRunner
 
 from etl import build, store, write
 from etl.cli import app
+from etl.interrupts import PAUSE_ENV
 from etl.pipeline import TABLE_FILES
 from etl.schemas import TABLES
 from etl.swap import recover, recover_for_reading
-from etl.write import PAUSE_ENV
 from tests.conftest import COMPACT_SEED, PROJECT_ROOT, SEARCH_SEED, load_bench
 
 STAGES = ["parse", *(f"write:{spec.name}" for spec in TABLES), "swap"]
