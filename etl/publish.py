@@ -20,11 +20,13 @@ parents, or overlaps the tables' folder.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
 import shutil
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -264,6 +266,26 @@ def check_repo_id(repo_id: str | None) -> None:
         raise PublishError(f"--repo-id is not a valid Hub repo id: {error}") from None
 
 
+@contextlib.contextmanager
+def tables_held(data_dir: Path) -> Iterator[None]:
+    """Hold the tables folder's lock, which a build takes to swap new tables in, for the block.
+
+    A build finishing between validation and staging would otherwise have the stage mix its
+    tables with the old ones, or hold tables that were never validated. A lock that cannot be
+    made (a read-only copy of the tables, which no build writes) is done without.
+    """
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(swap.lock(data_dir))
+        except swap.FolderBusy:
+            raise PublishError(
+                f"a build is writing {data_dir} right now; publish when it ends"
+            ) from None
+        except OSError:
+            pass
+        yield
+
+
 def validate_data(data_dir: Path) -> None:
     """Refuse to publish tables that fail (or could not be put through) validation."""
     try:
@@ -299,8 +321,9 @@ def run_publish_command(
         check_tables_present(data)
         check_stage_target(stage, data)
         hub = connect_hub() if repo_id is not None and not dry_run else None
-        validate_data(data)
-        staged = stage_dataset(data, stage, repo_id=repo_id)
+        with tables_held(data):  # the tables validated are the tables staged
+            validate_data(data)
+            staged = stage_dataset(data, stage, repo_id=repo_id)
         print(f"staged {len(staged.files)} files in {staged.path}: {staged.commit_message}")
         if hub is None or repo_id is None:
             print("dry run: nothing uploaded" if dry_run else "no --repo-id: nothing uploaded")

@@ -430,6 +430,31 @@ def test_a_publish_to_another_stage_in_the_same_folder_goes_on(tmp_path: Path) -
     assert files_under(tmp_path / "stage") == LAYOUT
 
 
+def test_no_build_swaps_the_tables_while_a_publish_validates_and_stages_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build swapping new tables in between validation and staging would have the stage
+    hold tables never validated, or a mix of two builds: the publish holds the tables' lock."""
+    data, stage = copy_of_the_tables(tmp_path / "tables"), tmp_path / "stage"
+    with swap.lock(data):  # a build at work on them
+        assert stage_only(stage, data=data) == 1
+    assert one_line_error(capsys) == (
+        f"error: a build is writing {data} right now; publish when it ends\n"
+    )
+    assert not stage.exists()
+
+    held_while: list[bool] = []
+
+    def validating(data_dir: Path) -> None:
+        with pytest.raises(swap.FolderBusy), swap.lock(data_dir):  # as a build would find it
+            pass
+        held_while.append(True)
+
+    monkeypatch.setattr(publish, "validate_data", validating)
+    assert stage_only(stage, data=data) == 0
+    assert held_while == [True] and files_under(stage) == LAYOUT
+
+
 # --- the command ---------------------------------------------------------------------------
 
 
