@@ -111,7 +111,7 @@ class StoredRecords:
     record_count: int
     pack: str | None = None
     first_row: int = 0
-    checksum: str = ""  # of the whole records file, as written (`records_checksum`)
+    checksum: str = ""  # of the whole records file, as written (`_records_checksum`)
 
     @property
     def records_path(self) -> Path:
@@ -133,7 +133,7 @@ class StoredRecords:
         is found here, and the dump parsed again. Hashing every records file (xxh3) costs a
         build from the cache about 0.2 s per GB of records in the page cache.
         """
-        layout = records_file_layout(self.records_path)
+        layout = _records_file_layout(self.records_path)
         return (
             layout is not None
             and layout.checksum == self.checksum
@@ -228,7 +228,7 @@ class _ChunkedSink:
 
     @property
     def checksum(self) -> str:
-        """`records_checksum` of what was written so far."""
+        """`_records_checksum` of what was written so far."""
         return self._hash.hexdigest()
 
     def write(self, data: bytes) -> int:
@@ -255,7 +255,7 @@ class RecordsFileLayout(NamedTuple):
     checksum: str
 
 
-def records_file_layout(path: Path) -> RecordsFileLayout | None:
+def _records_file_layout(path: Path) -> RecordsFileLayout | None:
     """The schema, row count and checksum of a records file, or None if it is missing or
     unreadable.
 
@@ -273,7 +273,7 @@ def records_file_layout(path: Path) -> RecordsFileLayout | None:
 def _layout(path: Path, *status: int) -> RecordsFileLayout | None:
     try:
         with pa.memory_map(str(path)) as source:
-            checksum = records_checksum(source)
+            checksum = _records_checksum(source)
             reader = pa.ipc.open_file(source)
             rows = sum(reader.get_batch(n).num_rows for n in range(reader.num_record_batches))
             return RecordsFileLayout(reader.schema, rows, checksum)
@@ -281,7 +281,7 @@ def _layout(path: Path, *status: int) -> RecordsFileLayout | None:
         return None
 
 
-def records_checksum(source: pa.MemoryMappedFile) -> str:
+def _records_checksum(source: pa.MemoryMappedFile) -> str:
     """XXH3-128 of a whole records file: a check against damage, not a content key (the
     dumps' SHA-256 is that)."""
     digest = xxhash.xxh3_128()

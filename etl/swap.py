@@ -94,14 +94,14 @@ def _put_back(folder: Path) -> None:
 def recover(folder: Path, files: Collection[str]) -> None:
     """Undo what killed runs left beside `folder` (see the module docstring); hold the lock.
 
-    `files` is what `folder` may hold (as for `foreign_entries`): a leftover holding anything
+    `files` is what `folder` may hold (as for `_foreign_entries`): a leftover holding anything
     else is kept. Raises OSError when a parked folder cannot be put back.
     """
     _put_back(folder)
     spare, parked = _beside(folder, _TMP), _leftovers(folder, _OLD)
     for stale in (*_leftovers(folder, _TMP), *parked):
         with contextlib.suppress(OSError):  # what cannot be removed is tried again next run
-            if not foreign_entries(stale, files):
+            if not _foreign_entries(stale, files):
                 # A parked folder is renamed first: a kill while removing leaves a `.tmp-` one.
                 shutil.rmtree(stale.rename(spare) if stale in parked else stale)
 
@@ -133,7 +133,7 @@ def new_staging_dir(folder: Path) -> Path:
 
 def swap_in(staging: Path, folder: Path) -> None:
     """Replace `folder` by `staging` with two renames (see the module docstring); hold the lock,
-    and check first that `folder` holds nothing foreign (`foreign_entries`).
+    and check first that `folder` holds nothing foreign (`_foreign_entries`).
 
     Ctrl-C is held back from the first rename to the removal of the old folder. On an OSError
     `folder` is as it was (or, should putting it back fail too, parked for `recover`), and
@@ -172,19 +172,19 @@ def refusal(folder: Path, files: Collection[str], option: str, writer: str) -> s
     if not folder.is_dir():
         return f"{option} {folder} is a file, not a folder; nothing was changed"
     try:
-        foreign = foreign_entries(folder, files)
+        foreign = _foreign_entries(folder, files)
     except OSError as error:
         return f"cannot read {option} {folder}: {error.strerror or error}"
     if not foreign:
         return None
     return (
-        f"refusing to replace {option} {folder}: it holds {listing(foreign)}, which {writer} "
+        f"refusing to replace {option} {folder}: it holds {_listing(foreign)}, which {writer} "
         "never writes and replacing the folder would delete; nothing was changed: give "
         f"{option} a new or empty folder, or one {writer} wrote"
     )
 
 
-def foreign_entries(folder: Path, files: Collection[str]) -> list[str]:
+def _foreign_entries(folder: Path, files: Collection[str]) -> list[str]:
     """What `folder` holds besides `files` (paths relative to it), sorted and relative.
 
     A folder replaced whole may hold only what its owner writes. Only the folders `files` sit
@@ -212,7 +212,7 @@ def foreign_entries(folder: Path, files: Collection[str]) -> list[str]:
     return sorted(foreign)
 
 
-def listing(names: list[str]) -> str:
+def _listing(names: list[str]) -> str:
     """A few names for a one-line message: `a, b, c, d, e and 3 more`."""
     shown = ", ".join(names[:_SHOWN_NAMES])
     more = len(names) - _SHOWN_NAMES
