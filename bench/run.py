@@ -20,22 +20,27 @@ then grades its tables field by field against the generator's answer key
 (bench/check_truth.py: same records, same grouping into papers, every field right).
 
     python bench/run.py [--sizes 10MB,100MB,1GB] [--work build/bench] [--skip-naive]
-                        [--no-tree-memory]
+                        [--no-tree-memory] [--repeat N]
+
+With `--repeat N` each step is timed N times and the run of median time reported (its stage
+times too, every run's seconds in results.json, the highest peak RSS of the runs): the
+machine's swings between runs, 10 % and more, are then seen, not reported as a figure.
 
 Peak RSS is `ru_maxrss` from wait4 (the largest single process, workers included), plus two
 sampled sums over the process tree: RSS (a page shared by several processes, such as the
 libraries every worker maps, counted once per process) and PSS (each shared page split among
 the processes sharing it: what the tree as a whole takes from the machine). Sampling PSS
 every 0.1 s reads every process's page tables and costs time on 2 cores (3-5 s of a 23 s
-build at 1 GB; every 0.5 s missed the peak by 170 MiB), so each build step runs twice: once
-sampled, for the tree figures, then once unsampled, for the seconds, stage times and the
-build's own peak RSS. `--no-tree-memory` skips the sampled runs.
+build at 1 GB; every 0.5 s missed the peak by 170 MiB), so each build step runs once
+sampled, for the tree figures, then unsampled (`--repeat` times), for the seconds, stage
+times and the build's own peak RSS. `--no-tree-memory` skips the sampled runs.
 Results also go to WORK/results.json, merged by size.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -81,6 +86,7 @@ class Step:
     summary: dict[str, object] = field(default_factory=dict)
     check: str = ""  # PASS / FAIL / ERROR / info
     note: str = ""
+    run_seconds: list[float] = field(default_factory=list)  # every timed run, with --repeat
 
     @property
     def ok(self) -> bool:
@@ -179,6 +185,40 @@ def measure(
         tail = (log_dir / f"{slug}.err").read_text(errors="replace").strip().splitlines()[-3:]
         step.note = f"exit {step.returncode}: " + " | ".join(tail)[-300:]
     return step
+
+
+def median_run(runs: list[Step]) -> Step:
+    """The run of median time (the slower middle one of an even number), with every run's
+    seconds and the highest peak RSS among them: one slow run does not move the figure, and
+    memory is not understated. A failed run is the result, whatever the others did."""
+    failed = [run for run in runs if not run.ok]
+    if failed:
+        return failed[0]
+    ordered = sorted(runs, key=lambda run: run.seconds or 0.0)
+    chosen = ordered[len(ordered) // 2]
+    chosen.run_seconds = [run.seconds or 0.0 for run in runs]
+    peaks = [run.max_rss_mib for run in runs if run.max_rss_mib is not None]
+    chosen.max_rss_mib = max(peaks) if peaks else None
+    return chosen
+
+
+def measure_repeated(
+    step: Step, log_dir: Path, repeat: int, env: dict[str, str] | None = None,
+    before: Callable[[], None] | None = None, after: Callable[[Step], None] | None = None,
+) -> Step:
+    """`measure` (unsampled) `repeat` times, `before` ahead of each run and `after` on each
+    one's result: the median run (`median_run`)."""
+    runs = []
+    for _ in range(repeat):
+        if before is not None:
+            before()
+        run = measure(dataclasses.replace(step), log_dir, env, sample=False)
+        if after is not None:
+            after(run)
+        runs.append(run)
+        if not run.ok:
+            break
+    return median_run(runs)
 
 
 # --- the pile -----------------------------------------------------------------------------
@@ -286,34 +326,41 @@ def run_build(name: str, raw: Path, out: Path, size_dir: Path, megabytes: float,
               extra_args: list[str], expect_papers: int, expect_records: int,
               truth: list[Path], tree_memory: bool = True,
               before: Callable[[], None] | None = None, validate: bool = False,
-              fill_cache: bool = False) -> Step:
-    """One build step: a sampled run for the tree's memory (if `tree_memory`), then the
-    unsampled run whose time is reported; `before` runs before each. `--no-validate`
-    unless `validate`. With `fill_cache`, a run before them fills the per-dump cache (the
-    sampled run did that, but not when there is none). The tables are then graded against
-    the answer key of the piles in `truth` (untimed)."""
+              fill_cache: bool = False, repeat: int = 1) -> Step:
+    """One build step: a sampled run for the tree's memory (if `tree_memory`), then
+    `repeat` unsampled runs, the median of which is reported (its stage times too); `before`
+    runs before each. `--no-validate` unless `validate`. With `fill_cache`, a run before
+    them fills the per-dump cache (the sampled run did that, but not when there is none).
+    The tables are then graded against the answer key of the piles in `truth` (untimed)."""
     summary_path = size_dir / "logs" / f"{name.replace(' ', '-')}.summary.json"
     env = {**os.environ, SUMMARY_ENV: str(summary_path), "GX_ANALYTICS_ENABLED": "false",
            "HF_HUB_OFFLINE": "1"}
     command = [*papers_etl(), "build", "--raw", str(raw), "--out", str(out),
                *([] if validate else ["--no-validate"]), *extra_args]
-    step = Step(name, command, megabytes=megabytes)
     if fill_cache and not tree_memory:
         subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                        check=False)
+    sampled = None
     if tree_memory:
         if before is not None:
             before()
         sampled = measure(Step(name, command), size_dir / "logs" / "sampled", env)
+
+    def fresh_summary() -> None:
+        if before is not None:
+            before()
+        summary_path.unlink(missing_ok=True)
+
+    def read_summary(run: Step) -> None:
+        if summary_path.is_file():
+            run.summary = json.loads(summary_path.read_text())
+            stages = run.summary.get("stage_seconds")
+            run.stage_seconds = stages if isinstance(stages, dict) else {}
+
+    step = measure_repeated(Step(name, command, megabytes=megabytes), size_dir / "logs",
+                            repeat, env, before=fresh_summary, after=read_summary)
+    if sampled is not None:
         step.tree_rss_mib, step.tree_pss_mib = sampled.tree_rss_mib, sampled.tree_pss_mib
-    if before is not None:
-        before()
-    summary_path.unlink(missing_ok=True)
-    measure(step, size_dir / "logs", env, sample=False)
-    if summary_path.is_file():
-        step.summary = json.loads(summary_path.read_text())
-        stages = step.summary.get("stage_seconds")
-        step.stage_seconds = stages if isinstance(stages, dict) else {}
     if not step.ok:
         step.check = "ERROR"
         return step
@@ -346,7 +393,7 @@ def grade(tables: Path, truth: list[Path]) -> str:
 
 
 def bench_size(label: str, work: Path, seed: int, skip_naive: bool, jobs: int | None,
-               tree_memory: bool = True) -> dict:
+               tree_memory: bool = True, repeat: int = 1) -> dict:
     size = parse_size(label)
     size_dir = work / label
     size_dir.mkdir(parents=True, exist_ok=True)
@@ -358,13 +405,14 @@ def bench_size(label: str, work: Path, seed: int, skip_naive: bool, jobs: int | 
     steps: list[Step] = [generation]
 
     cat = Step("cat", ["sh", "-c", 'cat -- "$@" > /dev/null', "sh", *dumps], megabytes=megabytes)
-    steps.append(measure(cat, logs))
+    cat = measure_repeated(cat, logs, repeat)
     cat.command = [*cat.command[:4], f"<{len(dumps)} dumps in {pile}>"]  # keep results small
+    steps.append(cat)
 
     if not skip_naive:
         naive = Step("naive", [sys.executable, str(BENCH_DIR / "naive.py"), str(pile),
                                str(outs / "naive")], megabytes=megabytes)
-        measure(naive, logs)
+        naive = measure_repeated(naive, logs, repeat)
         if naive.ok:
             try:
                 got = json.loads((logs / "naive.out").read_text().strip().splitlines()[-1])
@@ -380,12 +428,13 @@ def bench_size(label: str, work: Path, seed: int, skip_naive: bool, jobs: int | 
     papers, records = expected["distinct_papers"], expected["raw_records"]
     truth = [pile]
     cold = run_build("build cold", pile, outs / "build", size_dir, megabytes,
-                     ["--no-cache", *jobs_args], papers, records, truth, tree_memory)
+                     ["--no-cache", *jobs_args], papers, records, truth, tree_memory,
+                     repeat=repeat)
     steps.append(cold)
     if cold.ok:
         steps.append(run_build("build warm", pile, outs / "build-cached", size_dir, megabytes,
                                jobs_args, papers, records, truth, tree_memory,
-                               fill_cache=True))
+                               fill_cache=True, repeat=repeat))
         extra = expected["extra"]
         incr = incremental_raw(size_dir)
         incr_mb = megabytes + (size_dir / "extra" / extra["file"]).stat().st_size / 1e6
@@ -402,14 +451,15 @@ def bench_size(label: str, work: Path, seed: int, skip_naive: bool, jobs: int | 
         steps.append(run_build("incremental", incr, outs / "incremental", size_dir, incr_mb,
                                jobs_args, extra["distinct_papers_after"],
                                extra["raw_records_after"], [pile, size_dir / "extra"],
-                               tree_memory, before=built_then_added))
+                               tree_memory, before=built_then_added, repeat=repeat))
         validate = Step("validate", [*papers_etl(), "validate", "--data", str(outs / "build")])
-        measure(validate, logs, {**os.environ, "GX_ANALYTICS_ENABLED": "false"})
+        validate = measure_repeated(validate, logs, repeat,
+                                    {**os.environ, "GX_ANALYTICS_ENABLED": "false"})
         validate.check = "PASS" if validate.ok else "FAIL"
         steps.append(validate)
         steps.append(run_build("build validated", pile, outs / "build-validated", size_dir,
                                megabytes, jobs_args, papers, records, truth, tree_memory,
-                               validate=True))
+                               validate=True, repeat=repeat))
 
     return {
         "label": label,
@@ -439,6 +489,9 @@ def print_table(result: dict) -> None:
     )
     for step in result["_steps"]:
         status = step.check or ("ok" if step.ok else "ERROR")
+        if len(step.run_seconds) > 1:
+            status = (f"{status} [median of {len(step.run_seconds)}: "
+                      f"{min(step.run_seconds):.2f}-{max(step.run_seconds):.2f} s]")
         print(f"{step.name:<16}{_fmt(step.seconds, '.2f'):>9}{_fmt(step.mb_per_s, '.1f'):>9}"
               f"{_fmt(step.max_rss_mib, '.0f'):>9}{_fmt(step.tree_rss_mib, '.0f'):>10}"
               f"{_fmt(step.tree_pss_mib, '.0f'):>10}  "
@@ -474,13 +527,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-naive", action="store_true")
     parser.add_argument("--jobs", type=int, default=None, help="passed to papers-etl build")
     parser.add_argument("--no-tree-memory", action="store_true",
-                        help="skip the sampled runs (no tree RSS/PSS; half the build runs)")
+                        help="skip the sampled runs (no tree RSS/PSS; fewer build runs)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="timed runs of each step; the median is reported (and all runs "
+                        "in results.json)")
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     args.work.mkdir(parents=True, exist_ok=True)
     results = []
     for label in (s.strip() for s in args.sizes.split(",") if s.strip()):
         result = bench_size(label, args.work.resolve(), args.seed, args.skip_naive, args.jobs,
-                            tree_memory=not args.no_tree_memory)
+                            tree_memory=not args.no_tree_memory, repeat=args.repeat)
         print_table(result)
         results.append(result)
         write_results(args.work, results)
