@@ -627,13 +627,16 @@ def test_a_failing_row_is_named_by_its_primary_key(
     assert [tuple(row[c] for c in key) for row in rows] == keys
 
 
+@pytest.fixture
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report's lines unwrapped."""
+    monkeypatch.setenv("COLUMNS", "200")
+
+
+@pytest.mark.usefixtures("wide_console")
 def test_failing_keys_stop_at_the_limit(
-    base_rows: Rows,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    base_rows: Rows, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("COLUMNS", "200")  # the report's lines unwrapped
     failing = ROW_KEY_LIMIT + 3
 
     def negative_upvotes(rows: Rows) -> None:
@@ -654,13 +657,10 @@ def test_failing_keys_stop_at_the_limit(
     assert smallest[0] in printed
 
 
+@pytest.mark.usefixtures("wide_console")
 def test_a_table_level_failure_names_no_rows(
-    base_rows: Rows,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    base_rows: Rows, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("COLUMNS", "200")  # the report's lines unwrapped
     report = validate_with_report(base_rows, empty_tables, tmp_path, "papers")
     assert report.failed_rules == {"papers.row_count"}
     outcome = failed_outcome(report, "papers.row_count")
