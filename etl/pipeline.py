@@ -349,7 +349,8 @@ def _lock_output(out_dir: Path, cleanup: contextlib.ExitStack) -> None:
             cleanup.enter_context(swap.lock(out_dir))
     except swap.FolderBusy:
         raise OutputError(
-            f"another build is writing to {out_dir} right now; try again when it ends"
+            f"another build is writing to {out_dir}, or a publish reading it, right now; try "
+            "again when it ends"
         ) from None
 
 

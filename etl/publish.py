@@ -268,7 +268,8 @@ def check_repo_id(repo_id: str | None) -> None:
 
 @contextlib.contextmanager
 def tables_held(data_dir: Path) -> Iterator[None]:
-    """Hold the tables folder's lock, which a build takes to swap new tables in, for the block.
+    """Hold the tables folder's lock for the block, shared with other publishes: a build, which
+    must hold it alone to swap new tables in, is refused meanwhile, and refuses this.
 
     A build finishing between validation and staging would otherwise have the stage mix its
     tables with the old ones, or hold tables that were never validated. A lock that cannot be
@@ -276,7 +277,7 @@ def tables_held(data_dir: Path) -> Iterator[None]:
     """
     with contextlib.ExitStack() as held:
         try:
-            held.enter_context(swap.lock(data_dir))
+            held.enter_context(swap.lock(data_dir, shared=True))  # publishes share it
         except swap.FolderBusy:
             raise PublishError(
                 f"a build is writing {data_dir} right now; publish when it ends"

@@ -45,13 +45,20 @@ class FolderBusy(Exception):
     """Another run holds the folder's lock."""
 
 
+def _absolute(folder: Path) -> Path:
+    """`folder` with a real name and parent: `.` has neither (its lock would be `./..lock`)."""
+    return Path(os.path.abspath(folder))
+
+
 def _beside(folder: Path, kind: str) -> Path:
     """This process's `.NAME.<kind>-PID`: unique among the runs alive, the same across a run."""
+    folder = _absolute(folder)
     return folder.parent / f".{folder.name}.{kind}-{os.getpid()}"
 
 
 def _leftovers(folder: Path, kind: str) -> list[Path]:
     """The `.NAME.<kind>-PID` folders beside `folder`, by name (a symbolic link is never one)."""
+    folder = _absolute(folder)
     prefix = f".{folder.name}.{kind}-"
     name = re.compile(re.escape(prefix) + "[0-9]+")
     return sorted(
@@ -62,15 +69,18 @@ def _leftovers(folder: Path, kind: str) -> list[Path]:
 
 
 @contextlib.contextmanager
-def lock(folder: Path) -> Iterator[None]:
+def lock(folder: Path, *, shared: bool = False) -> Iterator[None]:
     """Hold `folder`'s lock for the block, or raise FolderBusy at once; makes the parent folder.
 
+    A run that replaces the folder holds it alone; `shared`, it is held by runs that only read
+    the folder (publishes reading the tables), together, keeping out the runs that replace it.
     Unlocked explicitly, not by closing: a process forked meanwhile shares the open file.
     """
+    folder = _absolute(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     with open(folder.parent / f".{folder.name}.lock", "a+") as handle:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             raise FolderBusy(str(folder)) from None
         try:

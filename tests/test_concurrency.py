@@ -33,7 +33,8 @@ def test_second_build_fails_at_once_while_the_first_holds_the_lock(pause_at, inp
         _, stderr = second.communicate(timeout=120)
         assert second.returncode == 3
         assert (
-            f"error: another build is writing to {out} right now; try again when it ends" in stderr
+            f"error: another build is writing to {out}, or a publish reading it, right now; try "
+            "again when it ends" in stderr
         )
         assert snapshot(out) == inputs["old"]
         assert not (tmp_path / f".out.tmp-{second.pid}").exists()  # it wrote nothing

@@ -443,16 +443,34 @@ def test_no_build_swaps_the_tables_while_a_publish_validates_and_stages_them(
     )
     assert not stage.exists()
 
-    held_while: list[bool] = []
+    held_while: list[str] = []
 
-    def validating(data_dir: Path) -> None:
-        with pytest.raises(swap.FolderBusy), swap.lock(data_dir):  # as a build would find it
+    def building_is_refused(step: str) -> None:
+        with pytest.raises(swap.FolderBusy), swap.lock(data):  # as a build would find it
             pass
-        held_while.append(True)
+        held_while.append(step)
 
-    monkeypatch.setattr(publish, "validate_data", validating)
+    stage_dataset = publish.stage_dataset
+
+    def staging(*args: Any, **kwargs: Any) -> publish.StagedDataset:
+        building_is_refused("staging")
+        return stage_dataset(*args, **kwargs)
+
+    monkeypatch.setattr(publish, "validate_data", lambda _: building_is_refused("validation"))
+    monkeypatch.setattr(publish, "stage_dataset", staging)
     assert stage_only(stage, data=data) == 0
-    assert held_while == [True] and files_under(stage) == LAYOUT
+    assert held_while == ["validation", "staging"] and files_under(stage) == LAYOUT
+
+
+def test_publishes_of_the_same_tables_do_not_wait_on_each_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """They only read the tables: a dry run and an upload, or two stages, go on together."""
+    monkeypatch.setattr(publish, "validate_data", lambda data_dir: None)
+    data = copy_of_the_tables(tmp_path / "tables")
+    with swap.lock(data, shared=True):  # another publish at work on them
+        assert stage_only(tmp_path / "stage", data=data) == 0
+    assert files_under(tmp_path / "stage") == LAYOUT
 
 
 # --- the command ---------------------------------------------------------------------------

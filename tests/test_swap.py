@@ -102,3 +102,29 @@ def test_the_lock_covers_one_folder_and_stays(tmp_path: Path) -> None:
     with swap.lock(tmp_path / "out"):  # released
         pass
     assert names(tmp_path) == [".other.lock", ".out.lock"]
+
+
+def test_a_folder_given_as_dot_is_locked_beside_itself_not_inside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`.` has no name: its lock was `./..lock`, inside the folder, which a build then
+    refused to replace, and no lock of the build's."""
+    out = folder_holding(tmp_path / "out", "tables")
+    monkeypatch.chdir(out)
+    with swap.lock(Path(".")), pytest.raises(swap.FolderBusy), swap.lock(out):
+        pass
+    assert names(out) == ["t.parquet"]
+    assert names(tmp_path) == [".out.lock", "out"]
+
+
+def test_shared_holders_go_together_and_keep_out_one_alone(tmp_path: Path) -> None:
+    folder = tmp_path / "t"
+    with (
+        swap.lock(folder, shared=True),
+        swap.lock(folder, shared=True),
+        pytest.raises(swap.FolderBusy),
+        swap.lock(folder),
+    ):
+        pass
+    with swap.lock(folder), pytest.raises(swap.FolderBusy), swap.lock(folder, shared=True):
+        pass
