@@ -13,6 +13,7 @@ import contextlib
 import csv
 import datetime as dt
 import gc
+import os
 import shutil
 import tempfile
 import time
@@ -381,10 +382,17 @@ def _keep_candidate(staging: Path) -> tuple[Path | None, str]:
     """Move refused tables to `config.REJECTED_CANDIDATE_DIR`, replacing the last ones kept:
     where they went (None if they could not be moved there), and a phrase saying so."""
     target = config.REJECTED_CANDIDATE_DIR
+    # Moved whole beside the target first: on another file system the move is a copy, which
+    # can fail halfway (a full disk), and must then leave no half copy under the target's name.
+    moving = target.with_name(f"{target.name}.tmp-{os.getpid()}")
     try:
-        shutil.rmtree(target, ignore_errors=True)
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(staging), target)
-    except OSError as exc:
-        return None, f"the refused tables could not be kept in {target} ({exc.strerror})"
+        shutil.rmtree(moving, ignore_errors=True)
+        shutil.move(str(staging), moving)
+        shutil.rmtree(target, ignore_errors=True)
+        moving.rename(target)
+    except OSError as exc:  # shutil.Error, a failed copy, has no strerror
+        shutil.rmtree(moving, ignore_errors=True)
+        reason = exc.strerror or str(exc)
+        return None, f"the refused tables could not be kept in {target} ({reason})"
     return target, f"the refused tables are in {target}"

@@ -261,6 +261,31 @@ def test_refused_tables_that_cannot_be_kept_aside_still_leave_the_old_ones(
     assert sorted(p.name for p in tmp_path.iterdir()) == [".out.lock", "a-file", "out", "raw"]
 
 
+def test_a_move_of_refused_tables_failing_halfway_leaves_no_half_copy(
+    raw_dir, tmp_path, monkeypatch
+):
+    """On another file system the move is a copy, which a full disk stops halfway."""
+    kept = tmp_path / "rejected-candidate"
+    kept.mkdir()
+    (kept / "papers.parquet").write_text("the last refused tables")
+    monkeypatch.setattr(etl.config, "REJECTED_CANDIDATE_DIR", kept)
+
+    def copy_cut_short(source, destination):
+        Path(destination).mkdir()
+        (Path(destination) / "authors.parquet").write_bytes(b"")
+        raise shutil.Error([(source, destination, "[Errno 28] No space left on device")])
+
+    monkeypatch.setattr(etl.pipeline.shutil, "move", copy_cut_short)
+    copy_seeds(raw_dir)
+    (raw_dir / "bad.txt").write_text(BAD_FOOTER)
+    outcome = build(raw_dir, tmp_path / "out", validate=False, strict=True)
+    assert outcome.exit_code == 1
+    assert f"the refused tables could not be kept in {kept} (" in outcome.message
+    assert "No space left on device" in outcome.message and "(None)" not in outcome.message
+    assert snapshot(kept) == {"papers.parquet": b"the last refused tables"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.lock", "raw", kept.name]
+
+
 def test_a_raw_folder_without_dumps_builds_nothing_and_keeps_the_tables(raw_dir, tmp_path):
     """Most likely a mistyped --raw: empty tables in place of the dataset would lose it."""
     out = tmp_path / "out"

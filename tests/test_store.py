@@ -3,6 +3,9 @@ dump has its records file to itself or shares a pack with the dumps parsed with 
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -10,6 +13,8 @@ import polars as pl
 import pytest
 
 from etl import config
+from etl.dumps import FileEntry, Warning_
+from etl.records import Reject
 from etl.store import RecordStore, StoredRecords, save, save_pack
 
 _SCHEMA = {"abstract": pl.String, "row": pl.Int64}
@@ -104,3 +109,15 @@ def test_records_files_are_written_in_chunks_of_at_most_the_configured_size(
     assert stored.records_path.stat().st_size > 10 * 4096
     assert sizes and max(sizes) <= 4096
     assert RecordStore([stored]).scan(["abstract", "row"]).equals(records)
+
+
+def test_the_classes_the_cache_pickles_are_pinned_to_the_parser_version() -> None:
+    """An entry pickled before a field of these classes was added, removed or moved would
+    load with its values misplaced: the checksum cannot tell, the cache version must. Change
+    PARSER_VERSION with them, and this test's pin with both."""
+    shape = {
+        cls.__name__: [f.name for f in dataclasses.fields(cls)]
+        for cls in (FileEntry, StoredRecords, Reject, Warning_)
+    }
+    fingerprint = hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:12]
+    assert (config.PARSER_VERSION, fingerprint) == ("15", "2a166533b67f")
