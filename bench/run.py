@@ -24,7 +24,10 @@ then grades its tables field by field against the generator's answer key
 
 With `--repeat N` each step is timed N times and the run of median time reported (its stage
 times too, every run's seconds in results.json, the highest peak RSS of the runs): the
-machine's swings between runs, 10 % and more, are then seen, not reported as a figure.
+machine's swings between runs, 10 % and more, are then seen, not reported as a figure. The
+logs, and the tables graded, are the last run's (the build is deterministic). Steps of one
+process (cat, naive, validate) are timed unsampled and get no tree figures, their peak RSS
+being theirs; before --repeat they were timed with the sampler running.
 
 Peak RSS is `ru_maxrss` from wait4 (the largest single process, workers included), plus two
 sampled sums over the process tree: RSS (a page shared by several processes, such as the
