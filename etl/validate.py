@@ -80,9 +80,10 @@ class ExpectationOutcome:
     samples: tuple[str, ...] = ()
     error: str | None = None
     failing_keys: tuple[tuple[Any, ...], ...] = ()
-    """The primary key of each of the first ROW_KEY_LIMIT failing rows, in batch order (a
-    key twice when two rows share it). Empty when the rule passed, or is not about rows
-    (a table's row count, a suite's table_schema)."""
+    """The primary key of each of the first ROW_KEY_LIMIT failing rows, smallest first (every
+    suite's batch is in its table's key order; a key twice when two rows share it). Empty
+    when the rule passed, or is not about rows (a table's row count, a suite's table_schema).
+    """
 
 
 @dataclass(frozen=True)

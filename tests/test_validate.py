@@ -657,6 +657,25 @@ def test_failing_keys_stop_at_the_limit(
     assert smallest[0] in printed
 
 
+def test_every_batch_is_in_its_tables_key_order(fresh_build: Path, tmp_path: Path) -> None:
+    """So that a rule's "first failing rows" are its smallest keys, whatever order the rows
+    are in in the files (here reversed) or DuckDB's threads put them in."""
+    from etl.validate import _batch_frame, _open_tables
+
+    for spec in schemas.TABLES:
+        table = pq.read_table(fresh_build / spec.file_name)
+        reversed_rows = pa.array(range(table.num_rows - 1, -1, -1), type=pa.int64())
+        pq.write_table(table.take(reversed_rows), tmp_path / spec.file_name)
+    with _open_tables(tmp_path, schemas.TABLES_BY_NAME, TODAY) as con:
+        for suite in load_suite_documents():
+            frame = _batch_frame(con, suite)
+            assert not isinstance(frame, str), frame
+            key = list(schemas.TABLES_BY_NAME[suite.name].primary_key)
+            keys = list(frame[key].itertuples(index=False, name=None))
+            assert len(keys) > 1 or suite.name == "rejects", suite.name
+            assert keys == sorted(keys), suite.name
+
+
 @pytest.mark.usefixtures("wide_console")
 def test_a_table_level_failure_names_no_rows(
     base_rows: Rows, tmp_path: Path, capsys: pytest.CaptureFixture[str]
