@@ -17,8 +17,8 @@ DUMP_SUFFIX = ".txt"
 
 # Bumped whenever parsing or per-file normalization changes what a dump yields, or the
 # record store's layout changes (its metadata pickles FileEntry, StoredRecords, Reject and
-# Warning_: tests/test_store.py pins their fields to this version); it keys the per-dump cache
-# so that stale parses are never reused.
+# Warning_, and a links frame: tests/test_store.py pins their fields and columns to this
+# version); it keys the per-dump cache so that stale parses are never reused.
 PARSER_VERSION = "15"
 
 # Parquet output: zstd, fixed row-group size, no wall-clock metadata, so that the

@@ -13,7 +13,6 @@ import contextlib
 import csv
 import datetime as dt
 import gc
-import os
 import shutil
 import tempfile
 import time
@@ -379,20 +378,40 @@ def _broken_suite(error: Exception, out_dir: Path) -> str:
 
 
 def _keep_candidate(staging: Path) -> tuple[Path | None, str]:
-    """Move refused tables to `config.REJECTED_CANDIDATE_DIR`, replacing the last ones kept:
-    where they went (None if they could not be moved there), and a phrase saying so."""
+    """Put refused tables in `config.REJECTED_CANDIDATE_DIR` in place of the last ones kept:
+    where they went (None if they could not be kept there), and a phrase saying so.
+
+    The folder is replaced as `--out` is (`etl.swap`: locked, written beside it, swapped in),
+    since two failing builds of one checkout share it, and the move may be a copy (`build/`
+    on another file system) that fails halfway or is killed.
+    """
     target = config.REJECTED_CANDIDATE_DIR
-    # Moved whole beside the target first: on another file system the move is a copy, which
-    # can fail halfway (a full disk), and must then leave no half copy under the target's name.
-    moving = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    moving: Path | None = None
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(moving, ignore_errors=True)
-        shutil.move(str(staging), moving)
-        shutil.rmtree(target, ignore_errors=True)
-        moving.rename(target)
-    except OSError as exc:  # shutil.Error, a failed copy, has no strerror
-        shutil.rmtree(moving, ignore_errors=True)
-        reason = exc.strerror or str(exc)
+        with swap.lock(target):
+            problem = swap.refusal(target, TABLE_FILES, "the candidate folder", "a build")
+            if problem is not None:
+                return None, f"the refused tables could not be kept: {problem}"
+            swap.recover(target, TABLE_FILES)
+            moving = swap.new_staging_dir(target)
+            for table in sorted(staging.iterdir()):
+                shutil.move(str(table), moving / table.name)
+            swap.swap_in(moving, target)
+    except swap.FolderBusy:
+        reason = "another build is keeping its own there right now"
         return None, f"the refused tables could not be kept in {target} ({reason})"
+    except OSError as exc:
+        if moving is not None:
+            shutil.rmtree(moving, ignore_errors=True)
+        return None, f"the refused tables could not be kept in {target} ({_reason(exc)})"
     return target, f"the refused tables are in {target}"
+
+
+def _reason(error: OSError) -> str:
+    """Why a file operation failed, in a few words: a failed copy (shutil.Error) lists every
+    file it could not copy, each with its reason; the first reason is the one to read."""
+    if isinstance(error, shutil.Error) and error.args and error.args[0]:
+        first = error.args[0]
+        if isinstance(first, list) and first and len(first[0]) == 3:
+            return str(first[0][2])
+    return error.strerror or str(error)

@@ -101,9 +101,9 @@ def check_stage_target(stage: Path, data_dir: Path) -> None:
     """Refuse a --stage that publishing must not replace; only reads, changes nothing.
 
     A symbolic link is refused, not followed: the swap would rename the link, not its
-    folder, which may be anywhere (its siblings would get the temporary folders). The
-    current folder and its parents cannot be swapped from under the process, and a stage
-    that holds the tables or sits among them would delete them or be deleted with them.
+    folder, which may be anywhere (its siblings would get the temporary folders). A stage
+    that holds the tables or sits among them would delete them or be deleted with them; the
+    rest, as for build's --out, is `swap.refusal`'s.
     """
     stage = Path(os.path.abspath(stage))
     if stage.is_symlink():
@@ -111,11 +111,7 @@ def check_stage_target(stage: Path, data_dir: Path) -> None:
             f"--stage {stage} is a symbolic link (to {os.readlink(stage)}); pass the folder "
             "itself; nothing was changed"
         )
-    here, where, tables = Path.cwd().resolve(), stage.resolve(), data_dir.resolve()
-    if where == here or where in here.parents:
-        raise PublishError(
-            f"--stage {stage} is the current folder or holds it; pass a folder of its own"
-        )
+    where, tables = stage.resolve(), data_dir.resolve()
     if where == tables or where in tables.parents:
         raise PublishError(f"--stage {stage} holds the tables' folder {data_dir}; pass another")
     if tables in where.parents:

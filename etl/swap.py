@@ -3,9 +3,11 @@
 Beside a folder NAME, and only while a run is at work or after one was killed:
 
     .NAME.lock       the lock (flock), held for the whole run: a second run on NAME fails at
-                     once. It locks NAME alone (two folders in one parent do not wait on each
-                     other) and is left in place: removing it would let a run still holding
-                     the removed file and one locking a new file both go on.
+                     once. Runs that only read NAME (publishes of the tables, readers putting
+                     a parked NAME back) hold it shared, together. It locks NAME alone (two
+                     folders in one parent do not wait on each other) and is left in place:
+                     removing it would let a run still holding the removed file and one
+                     locking a new file both go on.
     .NAME.tmp-PID    the new content, written there, then swapped in by two renames: NAME is
                      parked as `.NAME.old-PID` and the new folder takes its name, Ctrl-C held
                      back between them. The parked folder is then renamed to the free
@@ -125,7 +127,8 @@ def recover_for_reading(folder: Path) -> None:
     """
     if os.path.lexists(folder) or not _leftovers(folder, _OLD):
         return
-    with contextlib.suppress(FolderBusy, OSError), lock(folder):
+    # Shared: readers may put it back together (one rename: the others' fail, as they may).
+    with contextlib.suppress(FolderBusy, OSError), lock(folder, shared=True):
         _put_back(folder)
 
 
@@ -149,7 +152,7 @@ def swap_in(staging: Path, folder: Path) -> None:
     `folder` is as it was (or, should putting it back fail too, parked for `recover`), and
     `staging` is left to the caller.
     """
-    parked = _beside(folder, _OLD)
+    folder, parked = _absolute(folder), _beside(folder, _OLD)
     with sigint_deferred():
         had_folder = os.path.lexists(folder)
         if had_folder:
@@ -173,10 +176,18 @@ def refusal(folder: Path, files: Collection[str], option: str, writer: str) -> s
 
     The swap deletes whatever the folder holds, so anything else in it (a raw folder given
     by mistake, notes, a home folder), a file, or a symbolic link (its siblings would get the
-    temporary folders) is refused before anything changes.
+    temporary folders) is refused before anything changes; so is the current folder or one
+    holding it, which cannot be renamed from under the process (`.` gave "Device or resource
+    busy" once everything was built).
     """
     if folder.is_symlink():
         return f"{option} {folder} is a symbolic link; give the folder itself; nothing was changed"
+    here = Path.cwd().resolve()
+    if folder.resolve() in (here, *here.parents):
+        return (
+            f"{option} {folder} is the current folder or holds it; give a folder of its own; "
+            "nothing was changed"
+        )
     if not folder.exists():
         return None
     if not folder.is_dir():

@@ -400,11 +400,16 @@ def _open_tables(
 
 
 def _batch_frame(con: duckdb.DuckDBPyConnection, suite: _Suite) -> pd.DataFrame | str:
-    """The suite's batch (its `meta.batch.sql`) as a dataframe, or why the query failed."""
+    """The suite's batch (its `meta.batch.sql`) as a dataframe, or why the query failed.
+
+    In its table's key order (`etl/schemas.py`), so that a rule's first failing rows are its
+    smallest keys, whatever order the files or DuckDB's threads give (nulls last).
+    """
     import duckdb
 
+    key = ", ".join(schemas.TABLES_BY_NAME[suite.name].primary_key)
     try:
-        table = con.sql(suite.sql).to_arrow_table()
+        table = con.sql(suite.sql).order(key).to_arrow_table()
     except duckdb.Error as exc:
         return f"batch query failed: {exc}"
     return _to_pandas(table)

@@ -238,7 +238,8 @@ def test_tables_failing_validation_are_kept_aside_and_the_old_ones_stay(
         + ", ".join(f"('{s['source_file']}', {s['line_start']})" for s in sources[:5])
         + ", …",
     ]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.lock", "out", "raw", kept.name]
+    leftovers = sorted(p.name for p in tmp_path.iterdir())
+    assert leftovers == [".out.lock", f".{kept.name}.lock", "out", "raw", kept.name]
 
 
 def test_refused_tables_that_cannot_be_kept_aside_still_leave_the_old_ones(
@@ -271,8 +272,7 @@ def test_a_move_of_refused_tables_failing_halfway_leaves_no_half_copy(
     monkeypatch.setattr(etl.config, "REJECTED_CANDIDATE_DIR", kept)
 
     def copy_cut_short(source, destination):
-        Path(destination).mkdir()
-        (Path(destination) / "authors.parquet").write_bytes(b"")
+        Path(destination).write_bytes(Path(source).read_bytes()[:100])
         raise shutil.Error([(source, destination, "[Errno 28] No space left on device")])
 
     monkeypatch.setattr(etl.pipeline.shutil, "move", copy_cut_short)
@@ -280,10 +280,67 @@ def test_a_move_of_refused_tables_failing_halfway_leaves_no_half_copy(
     (raw_dir / "bad.txt").write_text(BAD_FOOTER)
     outcome = build(raw_dir, tmp_path / "out", validate=False, strict=True)
     assert outcome.exit_code == 1
-    assert f"the refused tables could not be kept in {kept} (" in outcome.message
-    assert "No space left on device" in outcome.message and "(None)" not in outcome.message
+    assert outcome.message == (
+        f"--strict: 2 reject(s); {tmp_path / 'out'} left as it was; the refused tables could "
+        f"not be kept in {kept} ([Errno 28] No space left on device)"
+    )
     assert snapshot(kept) == {"papers.parquet": b"the last refused tables"}
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.lock", "raw", kept.name]
+    leftovers = sorted(p.name for p in tmp_path.iterdir())
+    assert leftovers == [".out.lock", f".{kept.name}.lock", "raw", kept.name]
+
+
+def test_refused_tables_wait_for_no_other_build_keeping_its_own(raw_dir, tmp_path, monkeypatch):
+    """Two failing builds of one checkout share the candidate folder: the second says so
+    rather than deleting the first's tables halfway through their move."""
+    kept = tmp_path / "rejected-candidate"
+    monkeypatch.setattr(etl.config, "REJECTED_CANDIDATE_DIR", kept)
+    copy_seeds(raw_dir)
+    (raw_dir / "bad.txt").write_text(BAD_FOOTER)
+    with lock(kept):
+        outcome = build(raw_dir, tmp_path / "out", validate=False, strict=True)
+    assert outcome.exit_code == 1
+    assert outcome.message.endswith(
+        f"the refused tables could not be kept in {kept} (another build is keeping its own "
+        "there right now)"
+    )
+    assert not kept.exists()
+
+
+def test_a_candidate_folder_that_is_a_link_is_left_alone(raw_dir, tmp_path, monkeypatch):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "mine.txt").write_text("mine")
+    kept = tmp_path / "rejected-candidate"
+    kept.symlink_to(elsewhere)
+    monkeypatch.setattr(etl.config, "REJECTED_CANDIDATE_DIR", kept)
+    copy_seeds(raw_dir)
+    (raw_dir / "bad.txt").write_text(BAD_FOOTER)
+    outcome = build(raw_dir, tmp_path / "out", validate=False, strict=True)
+    assert outcome.exit_code == 1
+    assert outcome.message.endswith(
+        f"the refused tables could not be kept: the candidate folder {kept} is a symbolic "
+        "link; give the folder itself; nothing was changed"
+    )
+    assert snapshot(elsewhere) == {"mine.txt": b"mine"}
+
+
+def test_the_current_folder_as_out_is_refused_before_anything_is_built(
+    raw_dir, tmp_path, monkeypatch
+):
+    """It cannot be renamed from under the process: `.` failed, once everything was built,
+    with "Device or resource busy"."""
+    copy_seeds(raw_dir)
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.chdir(out)
+    for given in (Path("."), out, tmp_path):
+        outcome = build(raw_dir, given, validate=False)
+        assert (outcome.exit_code, outcome.summary.stage_seconds) == (3, {})
+        assert outcome.message == (
+            f"--out {given} is the current folder or holds it; give a folder of its own; "
+            "nothing was changed"
+        )
+    assert list(out.iterdir()) == []
 
 
 def test_a_raw_folder_without_dumps_builds_nothing_and_keeps_the_tables(raw_dir, tmp_path):

@@ -60,3 +60,19 @@ def test_a_failed_write_leaves_the_old_value_and_no_temporary(
         write_sealed(path, {"first_row": 0})
     assert read_sealed(path) == VALUE
     assert sorted(os.listdir(tmp_path)) == ["v.pkl"]
+
+
+def _changed_since() -> None:
+    raise RuntimeError("this class is not what it was when pickled")
+
+
+class _Changed:
+    """Unpickles by calling `_changed_since`, as a class whose code changed can fail."""
+
+    def __reduce__(self) -> tuple[object, tuple[()]]:
+        return _changed_since, ()
+
+
+def test_sound_bytes_of_a_class_that_changed_since_read_as_nothing(tmp_path: Path) -> None:
+    write_sealed(tmp_path / "v.pkl", _Changed())
+    assert read_sealed(tmp_path / "v.pkl") is None

@@ -4,8 +4,6 @@ dump has its records file to itself or shares a pack with the dumps parsed with 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import os
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import pytest
 
 from etl import config
 from etl.dumps import FileEntry, Warning_
+from etl.links import LINK_ROW_SCHEMA
 from etl.records import Reject
 from etl.store import RecordStore, StoredRecords, save, save_pack
 
@@ -112,12 +111,51 @@ def test_records_files_are_written_in_chunks_of_at_most_the_configured_size(
 
 
 def test_the_classes_the_cache_pickles_are_pinned_to_the_parser_version() -> None:
-    """An entry pickled before a field of these classes was added, removed or moved would
-    load with its values misplaced: the checksum cannot tell, the cache version must. Change
-    PARSER_VERSION with them, and this test's pin with both."""
+    """An entry pickled before a field of these classes (or a column of its links frame) was
+    added, removed, moved or retyped would load with its values misplaced, or fail the build:
+    the checksum cannot tell, the cache version must. Change PARSER_VERSION with them, and
+    this pin with both."""
     shape = {
-        cls.__name__: [f.name for f in dataclasses.fields(cls)]
+        cls.__name__: [(f.name, str(f.type)) for f in dataclasses.fields(cls)]
         for cls in (FileEntry, StoredRecords, Reject, Warning_)
-    }
-    fingerprint = hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:12]
-    assert (config.PARSER_VERSION, fingerprint) == ("15", "2a166533b67f")
+    } | {"links frame": [(name, str(dtype)) for name, dtype in LINK_ROW_SCHEMA.items()]}
+    assert (config.PARSER_VERSION, shape) == (
+        "15",
+        {
+            "FileEntry": [
+                ("source_file", "str"),
+                ("source_sha256", "str"),
+                ("dump_format", "str | None"),
+                ("captured_on", "dt.date | None"),
+                ("rejects", "list[Reject]"),
+                ("total_lines", "int"),
+                ("boilerplate_lines", "int"),
+                ("record_lines", "int"),
+                ("rejected_lines", "int"),
+                ("warnings", "list[Warning_]"),
+                ("stored", "StoredRecords | None"),
+                ("links", "pl.DataFrame | None"),
+            ],
+            "StoredRecords": [
+                ("stem", "Path"),
+                ("record_count", "int"),
+                ("pack", "str | None"),
+                ("first_row", "int"),
+                ("checksum", "str"),
+            ],
+            "Reject": [
+                ("line_start", "int"),
+                ("line_end", "int"),
+                ("reason", "str"),
+                ("text", "str"),
+            ],
+            "Warning_": [("source_file", "str"), ("line", "int"), ("message", "str")],
+            "links frame": [
+                ("record", "UInt32"),
+                ("url", "String"),
+                ("host", "String"),
+                ("kind", "String"),
+                ("repo", "String"),
+            ],
+        },
+    )
