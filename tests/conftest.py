@@ -24,6 +24,19 @@ SHARED_SEEDS = PROJECT_ROOT.parent / "shared" / "seeds"
 BENCH_DIR = PROJECT_ROOT / "bench"
 
 
+@pytest.fixture(autouse=True)
+def refused_tables_kept_apart(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Tables a test's build refuses go to a folder of the test's, not the project's
+    build/rejected-candidate, which a build of the user's (or another test run) may be using."""
+    folder = tmp_path_factory.mktemp("refused") / "rejected-candidate"
+    from etl import config
+
+    monkeypatch.setattr(config, "REJECTED_CANDIDATE_DIR", folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def seed_build(tmp_path_factory: pytest.TempPathFactory):
     """One build of the shipped raw folder (seeds + manifest), without validation."""
