@@ -182,8 +182,11 @@ def refusal(folder: Path, files: Collection[str], option: str, writer: str) -> s
     """
     if folder.is_symlink():
         return f"{option} {folder} is a symbolic link; give the folder itself; nothing was changed"
-    here = Path.cwd().resolve()
-    if folder.resolve() in (here, *here.parents):
+    try:
+        here = Path.cwd().resolve()
+    except OSError:  # the current folder was deleted: it holds nothing to refuse
+        here = None
+    if here is not None and folder.resolve() in (here, *here.parents):
         return (
             f"{option} {folder} is the current folder or holds it; give a folder of its own; "
             "nothing was changed"

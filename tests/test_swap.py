@@ -128,3 +128,13 @@ def test_shared_holders_go_together_and_keep_out_one_alone(tmp_path: Path) -> No
         pass
     with swap.lock(folder), pytest.raises(swap.FolderBusy), swap.lock(folder, shared=True):
         pass
+
+
+def test_a_deleted_current_folder_refuses_nothing_by_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    assert swap.refusal(tmp_path / "out", FILES, "--out", "a build") is None
