@@ -389,10 +389,10 @@ def _keep_candidate(staging: Path) -> tuple[Path | None, str]:
     moving: Path | None = None
     try:
         with swap.lock(target):
+            swap.recover(target, TABLE_FILES)
             problem = swap.refusal(target, TABLE_FILES, "the candidate folder", "a build")
             if problem is not None:
                 return None, f"the refused tables could not be kept: {problem}"
-            swap.recover(target, TABLE_FILES)
             moving = swap.new_staging_dir(target)
             for table in sorted(staging.iterdir()):
                 shutil.move(str(table), moving / table.name)
@@ -401,17 +401,10 @@ def _keep_candidate(staging: Path) -> tuple[Path | None, str]:
         reason = "another build is keeping its own there right now"
         return None, f"the refused tables could not be kept in {target} ({reason})"
     except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        reason = f"{exc.strerror or exc}{where}"
+        return None, f"the refused tables could not be kept in {target} ({reason})"
+    finally:  # a move cut short (a full disk, Ctrl-C) leaves no half candidate
         if moving is not None:
             shutil.rmtree(moving, ignore_errors=True)
-        return None, f"the refused tables could not be kept in {target} ({_reason(exc)})"
     return target, f"the refused tables are in {target}"
-
-
-def _reason(error: OSError) -> str:
-    """Why a file operation failed, in a few words: a failed copy (shutil.Error) lists every
-    file it could not copy, each with its reason; the first reason is the one to read."""
-    if isinstance(error, shutil.Error) and error.args and error.args[0]:
-        first = error.args[0]
-        if isinstance(first, list) and first and len(first[0]) == 3:
-            return str(first[0][2])
-    return error.strerror or str(error)

@@ -121,9 +121,9 @@ def recover(folder: Path, files: Collection[str]) -> None:
 def recover_for_reading(folder: Path) -> None:
     """Before reading `folder`: put back what a run killed between its two renames left parked.
 
-    Only when `folder` is missing and a parked one exists, and only if no run holds the lock
-    (a running one recovers by itself); otherwise reading goes on as it is. The other
-    leftovers are the next run's to remove.
+    Only when `folder` is missing and a parked one exists, and only if no run that replaces
+    it holds the lock (it recovers by itself); readers hold it shared, together. Otherwise
+    reading goes on as it is. The other leftovers are the next run's to remove.
     """
     if os.path.lexists(folder) or not _leftovers(folder, _OLD):
         return
@@ -177,8 +177,7 @@ def refusal(folder: Path, files: Collection[str], option: str, writer: str) -> s
     The swap deletes whatever the folder holds, so anything else in it (a raw folder given
     by mistake, notes, a home folder), a file, or a symbolic link (its siblings would get the
     temporary folders) is refused before anything changes; so is the current folder or one
-    holding it, which cannot be renamed from under the process (`.` gave "Device or resource
-    busy" once everything was built).
+    holding it: swapped, it would leave the user's shell, and the run, in a deleted folder.
     """
     if folder.is_symlink():
         return f"{option} {folder} is a symbolic link; give the folder itself; nothing was changed"

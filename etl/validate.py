@@ -403,13 +403,17 @@ def _batch_frame(con: duckdb.DuckDBPyConnection, suite: _Suite) -> pd.DataFrame 
     """The suite's batch (its `meta.batch.sql`) as a dataframe, or why the query failed.
 
     In its table's key order (`etl/schemas.py`), so that a rule's first failing rows are its
-    smallest keys, whatever order the files or DuckDB's threads give (nulls last).
+    smallest keys, whatever order the files or DuckDB's threads give (nulls last). A batch
+    without the key columns is left in its own order (its failures name no rows).
     """
     import duckdb
 
-    key = ", ".join(schemas.TABLES_BY_NAME[suite.name].primary_key)
+    key = schemas.TABLES_BY_NAME[suite.name].primary_key
     try:
-        table = con.sql(suite.sql).order(key).to_arrow_table()
+        batch = con.sql(suite.sql)
+        if set(key) <= set(batch.columns):
+            batch = batch.order(", ".join(key))
+        table = batch.to_arrow_table()
     except duckdb.Error as exc:
         return f"batch query failed: {exc}"
     return _to_pandas(table)

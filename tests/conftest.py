@@ -28,8 +28,9 @@ BENCH_DIR = PROJECT_ROOT / "bench"
 def refused_tables_kept_apart(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> Path:
-    """Tables a test's build refuses go to a folder of the test's, not the project's
-    build/rejected-candidate, which a build of the user's (or another test run) may be using."""
+    """Tables a test's build refuses, in this process, go to a folder of the test's, not the
+    project's build/rejected-candidate, which a build of the user's (or another test run) may
+    be using. (Builds a test runs as a command are not expected to refuse tables.)"""
     folder = tmp_path_factory.mktemp("refused") / "rejected-candidate"
     from etl import config
 

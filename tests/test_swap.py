@@ -138,3 +138,11 @@ def test_a_deleted_current_folder_refuses_nothing_by_itself(
     monkeypatch.chdir(gone)
     gone.rmdir()
     assert swap.refusal(tmp_path / "out", FILES, "--out", "a build") is None
+
+
+def test_readers_put_a_parked_folder_back_together(tmp_path: Path) -> None:
+    """Another reader holding the lock, shared, does not keep one from putting it back."""
+    park(tmp_path, 7, "tables")
+    with swap.lock(tmp_path / "out", shared=True):
+        swap.recover_for_reading(tmp_path / "out")
+    assert names(tmp_path / "out") == ["t.parquet"]

@@ -669,7 +669,13 @@ def test_every_batch_is_in_its_tables_key_order(fresh_build: Path, tmp_path: Pat
     more = {
         "links": [link | {"url": "https://z.example/b"}, link | {"url": "https://a.example/a"}],
         "rejects": [
-            {"source_file": f, "line_start": n, "line_end": n, "reason": "invalid_date", "text": "x"}
+            {
+                "source_file": f,
+                "line_start": n,
+                "line_end": n,
+                "reason": "invalid_date",
+                "text": "x",
+            }
             for f, n in (("b.txt", 5), ("a.txt", 9), ("a.txt", 2))
         ],
     }
