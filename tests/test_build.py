@@ -32,6 +32,13 @@ BAD_FOOTER = (
 )
 
 
+def refused_strict_build(raw_dir: Path, out: Path) -> etl.pipeline.BuildOutcome:
+    """A --strict build of the seeds and a dump with a bad footer: its tables are refused."""
+    copy_seeds(raw_dir)
+    (raw_dir / "bad.txt").write_text(BAD_FOOTER)
+    return build(raw_dir, out, validate=False, strict=True)
+
+
 def snapshot(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
@@ -281,9 +288,7 @@ def test_a_move_of_refused_tables_failing_halfway_leaves_no_half_copy(
         return move(source, destination)
 
     monkeypatch.setattr(etl.pipeline.shutil, "move", copy_cut_short)
-    copy_seeds(raw_dir)
-    (raw_dir / "bad.txt").write_text(BAD_FOOTER)
-    outcome = build(raw_dir, tmp_path / "out", validate=False, strict=True)
+    outcome = refused_strict_build(raw_dir, tmp_path / "out")
     assert outcome.exit_code == 1
     assert outcome.message.startswith(
         f"--strict: 2 reject(s); {tmp_path / 'out'} left as it was; the refused tables could "
@@ -299,10 +304,8 @@ def test_refused_tables_wait_for_no_other_build_keeping_its_own(raw_dir, tmp_pat
     rather than deleting the first's tables halfway through their move."""
     kept = tmp_path / "rejected-candidate"
     monkeypatch.setattr(etl.config, "REJECTED_CANDIDATE_DIR", kept)
-    copy_seeds(raw_dir)
-    (raw_dir / "bad.txt").write_text(BAD_FOOTER)
     with lock(kept):
-        outcome = build(raw_dir, tmp_path / "out", validate=False, strict=True)
+        outcome = refused_strict_build(raw_dir, tmp_path / "out")
     assert outcome.exit_code == 1
     assert outcome.message.endswith(
         f"the refused tables could not be kept in {kept} (another build is keeping its own "
@@ -318,9 +321,7 @@ def test_a_candidate_folder_that_is_a_link_is_left_alone(raw_dir, tmp_path, monk
     kept = tmp_path / "rejected-candidate"
     kept.symlink_to(elsewhere)
     monkeypatch.setattr(etl.config, "REJECTED_CANDIDATE_DIR", kept)
-    copy_seeds(raw_dir)
-    (raw_dir / "bad.txt").write_text(BAD_FOOTER)
-    outcome = build(raw_dir, tmp_path / "out", validate=False, strict=True)
+    outcome = refused_strict_build(raw_dir, tmp_path / "out")
     assert outcome.exit_code == 1
     assert outcome.message.endswith(
         f"the refused tables could not be kept: the candidate folder {kept} is a symbolic "
