@@ -386,17 +386,12 @@ def _keep_candidate(staging: Path) -> tuple[Path | None, str]:
     on another file system) that fails halfway or is killed.
     """
     target = config.REJECTED_CANDIDATE_DIR
-    moving: Path | None = None
     try:
-        with swap.lock(target):
-            swap.recover(target, TABLE_FILES)
-            problem = swap.refusal(target, TABLE_FILES, "the candidate folder", "a build")
-            if problem is not None:
-                return None, f"the refused tables could not be kept: {problem}"
-            moving = swap.new_staging_dir(target)
+        with swap.replaced(target, TABLE_FILES, "the candidate folder", "a build") as moving:
             for table in sorted(staging.iterdir()):
                 shutil.move(str(table), moving / table.name)
-            swap.swap_in(moving, target)
+    except swap.Refused as refused:
+        return None, f"the refused tables could not be kept: {refused}"
     except swap.FolderBusy:
         reason = "another build is keeping its own there right now"
         return None, f"the refused tables could not be kept in {target} ({reason})"
@@ -404,7 +399,4 @@ def _keep_candidate(staging: Path) -> tuple[Path | None, str]:
         where = f": {exc.filename}" if exc.filename else ""
         reason = f"{exc.strerror or exc}{where}"
         return None, f"the refused tables could not be kept in {target} ({reason})"
-    finally:  # a move cut short (a full disk, Ctrl-C) leaves no half candidate
-        if moving is not None:
-            shutil.rmtree(moving, ignore_errors=True)
     return target, f"the refused tables are in {target}"

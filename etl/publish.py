@@ -135,10 +135,11 @@ def stage_dataset(data_dir: Path, stage: Path, *, repo_id: str | None = None) ->
     check_stage_target(stage, data_dir)
     stage = Path(os.path.abspath(stage))
     try:
-        with swap.lock(stage):
-            swap.recover(stage, STAGE_FILES)
-            _check_stage_contents(stage)  # again: a stage put back, or changed meanwhile
-            return _assemble(data_dir, stage, repo_id)
+        # Checked again in there: a stage put back, or changed meanwhile.
+        with swap.replaced(stage, STAGE_FILES, "--stage", "a publish") as tmp:
+            row_counts, files = _assemble(data_dir, tmp, repo_id)
+    except swap.Refused as refused:
+        raise PublishError(str(refused)) from None
     except swap.FolderBusy:
         raise PublishError(
             f"another publish is staging {stage} right now; try again when it ends"
@@ -147,27 +148,25 @@ def stage_dataset(data_dir: Path, stage: Path, *, repo_id: str | None = None) ->
         reason = "the disk is full" if error.errno == errno.ENOSPC else error.strerror or error
         where = f" ({error.filename})" if error.filename else ""
         raise PublishError(f"cannot stage {stage}: {reason}{where}") from None
-
-
-def _assemble(data_dir: Path, stage: Path, repo_id: str | None) -> StagedDataset:
-    tmp = swap.new_staging_dir(stage)  # umask mode (not 0700)
-    try:
-        readme = card.render_card(data_dir, repo_id=repo_id, chart_ref=card.CHART_REF)
-        (tmp / README_NAME).write_text(readme, encoding="utf-8", newline="\n")
-        (tmp / card.CHART_REF).parent.mkdir(parents=True)
-        (tmp / card.CHART_REF).write_bytes(card.render_chart(data_dir))
-        row_counts: dict[str, int] = {}
-        for table in schemas.TABLES:
-            target = tmp / card.staged_file(table.name)
-            target.parent.mkdir(parents=True)
-            shutil.copyfile(data_dir / table.file_name, target)
-            row_counts[table.name] = pq.read_metadata(target).num_rows
-        files = tuple(sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file()))
-        swap.swap_in(tmp, stage)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return StagedDataset(path=stage, row_counts=row_counts, files=files)
+
+
+def _assemble(
+    data_dir: Path, tmp: Path, repo_id: str | None
+) -> tuple[dict[str, int], tuple[str, ...]]:
+    """Write the Hub layout into the empty folder `tmp`: each table's rows, and the files."""
+    readme = card.render_card(data_dir, repo_id=repo_id, chart_ref=card.CHART_REF)
+    (tmp / README_NAME).write_text(readme, encoding="utf-8", newline="\n")
+    (tmp / card.CHART_REF).parent.mkdir(parents=True)
+    (tmp / card.CHART_REF).write_bytes(card.render_chart(data_dir))
+    row_counts: dict[str, int] = {}
+    for table in schemas.TABLES:
+        target = tmp / card.staged_file(table.name)
+        target.parent.mkdir(parents=True)
+        shutil.copyfile(data_dir / table.file_name, target)
+        row_counts[table.name] = pq.read_metadata(target).num_rows
+    files = tuple(sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file()))
+    return row_counts, files
 
 
 def _redact(text: str, token: str | None) -> str:

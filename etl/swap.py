@@ -47,6 +47,10 @@ class FolderBusy(Exception):
     """Another run holds the folder's lock."""
 
 
+class Refused(Exception):
+    """The folder must not be replaced whole; the message (`refusal`'s) says why."""
+
+
 def _absolute(folder: Path) -> Path:
     """`folder` with a real name and parent: `.` has neither (its lock would be `./..lock`)."""
     return Path(os.path.abspath(folder))
@@ -142,6 +146,27 @@ def new_staging_dir(folder: Path) -> Path:
     staging = _beside(folder, _TMP)
     staging.mkdir()
     return staging
+
+
+@contextlib.contextmanager
+def replaced(folder: Path, files: Collection[str], option: str, writer: str) -> Iterator[Path]:
+    """Replace `folder` whole by what the block writes into the empty folder it is given.
+
+    Holding the lock, after what killed runs left is recovered and the folder checked
+    (`refusal`, worded with `option` and `writer`); swapped in when the block ends, removed
+    if the block or the swap fails (a full disk, Ctrl-C). Raises FolderBusy, Refused, OSError.
+    """
+    with lock(folder):
+        recover(folder, files)
+        problem = refusal(folder, files, option, writer)
+        if problem is not None:
+            raise Refused(problem)
+        staging = new_staging_dir(folder)
+        try:
+            yield staging
+            swap_in(staging, folder)
+        finally:  # after the swap the name is free, or holds the old folder on its way out
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def swap_in(staging: Path, folder: Path) -> None:

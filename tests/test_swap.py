@@ -146,3 +146,26 @@ def test_readers_put_a_parked_folder_back_together(tmp_path: Path) -> None:
     with swap.lock(tmp_path / "out", shared=True):
         swap.recover_for_reading(tmp_path / "out")
     assert names(tmp_path / "out") == ["t.parquet"]
+
+
+def test_a_folder_replaced_by_a_block_that_fails_is_left_as_it_was(tmp_path: Path) -> None:
+    folder_holding(tmp_path / "out", "old")
+    with (
+        pytest.raises(OSError, match="disk full"),
+        swap.replaced(tmp_path / "out", FILES, "--out", "a build") as staging,
+    ):
+        (staging / "t.parquet").write_text("half")
+        raise OSError("disk full")
+    assert (tmp_path / "out" / "t.parquet").read_text() == "old"
+    assert names(tmp_path) == [".out.lock", "out"]
+    with swap.replaced(tmp_path / "out", FILES, "--out", "a build") as staging:
+        (staging / "t.parquet").write_text("new")
+    assert (tmp_path / "out" / "t.parquet").read_text() == "new"
+    assert names(tmp_path) == [".out.lock", "out"]
+    (tmp_path / "out" / "notes.txt").write_text("mine")
+    with (
+        pytest.raises(swap.Refused, match=r"it holds notes\.txt"),
+        swap.replaced(tmp_path / "out", FILES, "--out", "a build"),
+    ):
+        pass
+    assert names(tmp_path / "out") == ["notes.txt", "t.parquet"]
