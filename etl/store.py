@@ -46,7 +46,6 @@ _PACK = "pack"
 # How much of one column `RecordStore.take` maps at a time.
 _TAKE_WINDOW_BYTES = 64 * 2**20
 _META = ".meta.pkl"
-_HASH_CHUNK_BYTES = 8 * 2**20
 
 
 def cache_version() -> str:
@@ -111,7 +110,7 @@ class StoredRecords:
     record_count: int
     pack: str | None = None
     first_row: int = 0
-    checksum: str = ""  # of the whole records file, as written (`_records_checksum`)
+    checksum: str = ""  # XXH3-128 of the whole records file, as written (see `intact`)
 
     @property
     def records_path(self) -> Path:
@@ -228,7 +227,7 @@ class _ChunkedSink:
 
     @property
     def checksum(self) -> str:
-        """`_records_checksum` of what was written so far."""
+        """XXH3-128 of what was written so far (`_layout` checks it against the file)."""
         return self._hash.hexdigest()
 
     def write(self, data: bytes) -> int:
@@ -249,13 +248,13 @@ class _ChunkedSink:
             os.close(self._fd)
 
 
-class RecordsFileLayout(NamedTuple):
+class _RecordsFileLayout(NamedTuple):
     schema: pa.Schema
     rows: int
     checksum: str
 
 
-def _records_file_layout(path: Path) -> RecordsFileLayout | None:
+def _records_file_layout(path: Path) -> _RecordsFileLayout | None:
     """The schema, row count and checksum of a records file, or None if it is missing or
     unreadable.
 
@@ -270,24 +269,16 @@ def _records_file_layout(path: Path) -> RecordsFileLayout | None:
 
 
 @functools.lru_cache(maxsize=4096)
-def _layout(path: Path, *status: int) -> RecordsFileLayout | None:
+def _layout(path: Path, *status: int) -> _RecordsFileLayout | None:
     try:
         with pa.memory_map(str(path)) as source:
-            checksum = _records_checksum(source)
+            # XXH3-128 of the whole file, mapped: a check against damage, not a content key
+            # (the dumps' SHA-256 is that).
+            checksum = xxhash.xxh3_128_hexdigest(memoryview(source.read_buffer()))
             reader = pa.ipc.open_file(source)
-            rows = sum(reader.get_batch(n).num_rows for n in range(reader.num_record_batches))
-            return RecordsFileLayout(reader.schema, rows, checksum)
+            return _RecordsFileLayout(reader.schema, reader.count_rows(), checksum)
     except (OSError, pa.ArrowException):
         return None
-
-
-def _records_checksum(source: pa.MemoryMappedFile) -> str:
-    """XXH3-128 of a whole records file: a check against damage, not a content key (the
-    dumps' SHA-256 is that)."""
-    digest = xxhash.xxh3_128()
-    while chunk := source.read_buffer(_HASH_CHUNK_BYTES):
-        digest.update(memoryview(chunk))
-    return digest.hexdigest()
 
 
 def records_schema(columns: dict[str, pl.DataType]) -> pa.Schema:
