@@ -208,7 +208,12 @@ def parse_all(
         for task, status, entry in zip(tasks, statuses, remembered, strict=True)
         if entry is None
     ]
-    entries, cached = _collect(paths, _in_order(remembered, _parse_tasks(unparsed, jobs)), on_file)
+    # Closed on the way out whatever stops the loop (a Ctrl-C taken anywhere in it): the
+    # workers then finish the batch in hand before this returns. Left to the garbage
+    # collector, they went on writing into the record store while the build removed it (a
+    # temporary one, with --no-cache): "Directory not empty", a traceback, exit 1.
+    with contextlib.closing(_parse_tasks(unparsed, jobs)) as parsed:
+        entries, cached = _collect(paths, _in_order(remembered, parsed), on_file)
     for status, entry in zip(statuses, entries, strict=True):
         memo.remember(status, entry.source_sha256, looked_ns)
     memo.save()

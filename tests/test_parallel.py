@@ -21,7 +21,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from etl import build, config, digests
+from etl import build, config, digests, workers
 from etl.dumps import parse_file, parse_files, size_batches
 from etl.schemas import TABLES
 from etl.store import cache_version, prune
@@ -308,3 +308,26 @@ def test_papers_written_in_many_row_groups_hold_the_same_rows(pile, tmp_path, mo
     assert papers.metadata.num_row_groups == -(-whole.summary.papers // 64)
     assert {papers.metadata.row_group(g).num_rows for g in range(papers.num_row_groups - 1)} == {64}
     assert papers.read().equals(pq.read_table(tmp_path / "whole" / "papers.parquet"))
+
+
+def test_a_ctrl_c_while_dumps_are_collected_stops_the_workers_before_it_leaves(
+    pile, tmp_path, monkeypatch
+):
+    """Taken anywhere in the loop over parsed dumps, not only inside the workers' generator,
+    it shuts the workers down before it goes on: left running, they wrote into the record
+    store the build was removing (a flaky "Directory not empty" traceback under Ctrl-C)."""
+    folder = pile[0] / "pile"
+    paths = sorted(folder.glob("*.txt"))
+
+    def interrupted(stage: str) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(workers, "pause_point", interrupted)
+    store = tmp_path / "store"
+    # Held, as the build's clean-up runs while the interrupt is on its way out.
+    with pytest.raises(KeyboardInterrupt) as on_its_way_out:
+        workers.parse_all(paths, {}, 2, store)
+    left = sorted(store.iterdir())
+    time.sleep(2)  # workers still running would store the batches after theirs meanwhile
+    assert sorted(store.iterdir()) == left
+    assert on_its_way_out.traceback
