@@ -26,6 +26,21 @@ os.environ.setdefault("MIMALLOC_PURGE_DELAY", "100")
 
 _PR_SET_THP_DISABLE = 41
 
+
+def _reachable(path: Path | None) -> Path | None:
+    """A relative path needs the current folder: one deleted under the shell is an error
+    here, in one line, rather than a traceback wherever the path is first made absolute."""
+    if path is not None and not path.is_absolute():
+        try:
+            os.getcwd()
+        except FileNotFoundError:
+            raise typer.BadParameter(
+                f"{path} is relative, and the current folder no longer exists; "
+                "cd to a folder that exists, or give an absolute path"
+            ) from None
+    return path
+
+
 app = typer.Typer(
     help="Turn raw Hugging Face Papers dumps into validated, deduplicated Parquet tables.",
     no_args_is_help=True,
@@ -37,10 +52,11 @@ app = typer.Typer(
 @app.command()
 def build(
     raw: Annotated[
-        Path, typer.Option(help="Folder of raw dumps (*.txt) and manifest.csv.")
+        Path,
+        typer.Option(help="Folder of raw dumps (*.txt) and manifest.csv.", callback=_reachable),
     ] = config.RAW_DIR,
     out: Annotated[
-        Path, typer.Option(help="Folder the Parquet tables are written to.")
+        Path, typer.Option(help="Folder the Parquet tables are written to.", callback=_reachable)
     ] = config.PROCESSED_DIR,
     strict: Annotated[
         bool, typer.Option(help="Exit non-zero (and keep the old tables) if any line is rejected.")
@@ -68,7 +84,7 @@ def build(
 @app.command()
 def validate(
     data: Annotated[
-        Path, typer.Option(help="Folder holding the Parquet tables.")
+        Path, typer.Option(help="Folder holding the Parquet tables.", callback=_reachable)
     ] = config.PROCESSED_DIR,
 ) -> None:
     """Run every Great Expectations suite in expectations/ on the tables."""
@@ -82,7 +98,9 @@ def validate(
 
 @app.command()
 def publish(
-    stage: Annotated[Path, typer.Option(help="Folder to assemble the Hub layout in.")],
+    stage: Annotated[
+        Path, typer.Option(help="Folder to assemble the Hub layout in.", callback=_reachable)
+    ],
     repo_id: Annotated[str | None, typer.Option(help="Hub dataset repo, OWNER/NAME.")] = None,
     private: Annotated[
         bool,
@@ -93,7 +111,7 @@ def publish(
     ] = False,
     dry_run: Annotated[bool, typer.Option(help="Stage only; upload nothing.")] = False,
     data: Annotated[
-        Path, typer.Option(help="Folder holding the Parquet tables.")
+        Path, typer.Option(help="Folder holding the Parquet tables.", callback=_reachable)
     ] = config.PROCESSED_DIR,
 ) -> None:
     """Validate, stage the Hub layout and (with --repo-id) upload it."""
@@ -122,7 +140,7 @@ def query(
         ),
     ],
     data: Annotated[
-        Path, typer.Option(help="Folder holding the Parquet tables.")
+        Path, typer.Option(help="Folder holding the Parquet tables.", callback=_reachable)
     ] = config.PROCESSED_DIR,
     format: Annotated[
         OutputFormat, typer.Option("--format", help="Output format.")
