@@ -364,8 +364,15 @@ def _output_error(failing: str) -> Iterator[None]:
 
 
 def check_replaceable(out_dir: Path) -> None:
-    """Refuse an output folder that holds more than tables (`swap.refusal`)."""
+    """Refuse an output folder that holds more than tables (`swap.refusal`), or the folder
+    where a failing build keeps its refused tables: that build would find it locked by
+    itself, and old tables there stand for a failure, not a dataset."""
     problem = swap.refusal(out_dir, TABLE_FILES, "--out", "a build")
+    if problem is None and out_dir.resolve() == config.REJECTED_CANDIDATE_DIR.resolve():
+        problem = (
+            f"--out {out_dir} is where a build keeps the tables that fail validation; give "
+            "another folder; nothing was changed"
+        )
     if problem is not None:
         raise OutputError(problem)
 

@@ -349,6 +349,26 @@ def test_the_current_folder_as_out_is_refused_before_anything_is_built(
     assert list(out.iterdir()) == []
 
 
+def test_the_folder_of_refused_tables_as_out_is_refused_before_anything_is_built(
+    raw_dir, tmp_path, monkeypatch
+):
+    """A failing build there found the folder locked by itself and said another build was
+    keeping its tables there."""
+    copy_seeds(raw_dir)
+    kept = etl.config.REJECTED_CANDIDATE_DIR
+    kept.mkdir(parents=True)
+    monkeypatch.chdir(kept.parent)
+    (kept.parent / "sub").mkdir()
+    for given in (kept, Path(kept.name), kept.parent / "sub" / ".." / kept.name):
+        outcome = build(raw_dir, given)
+        assert (outcome.exit_code, outcome.summary.stage_seconds) == (3, {})
+        assert outcome.message == (
+            f"--out {given} is where a build keeps the tables that fail validation; give "
+            "another folder; nothing was changed"
+        )
+    assert list(kept.iterdir()) == []
+
+
 def test_a_raw_folder_without_dumps_builds_nothing_and_keeps_the_tables(raw_dir, tmp_path):
     """Most likely a mistyped --raw: empty tables in place of the dataset would lose it."""
     out = tmp_path / "out"
