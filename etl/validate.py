@@ -502,24 +502,32 @@ def _exception_message(info: Mapping[str, Any] | None) -> str | None:
 
 
 def _samples(result: Mapping[str, Any]) -> tuple[str, ...]:
-    """A few distinct failing values (from GX's partial list)."""
+    """A few distinct failing values (from GX's partial list), as the table holds them."""
     distinct: list[str] = []
     for value in result.get("partial_unexpected_list") or []:
-        text = _short(value)
+        text = _short(_as_stored(value))
         if text not in distinct:
             distinct.append(text)
     return tuple(distinct[:SAMPLE_SIZE])
 
 
+def _as_stored(value: Any) -> Any:
+    """A value as the table holds it: pandas makes the integers of a column with a null
+    floats (12.0, shown as `-1.0` for a -1), and gives numpy scalars. No table has a float
+    column, so a whole float is one of those integers."""
+    value = value.item() if hasattr(value, "item") else value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, tuple | list):  # a row's values, from a rule over several columns
+        return type(value)(_as_stored(v) for v in value)
+    return value
+
+
 def _key_value(value: Any) -> Any:
-    """A key value as JSON holds it: pandas makes a null NaN, and the integers of a column
-    with a null floats (12.0)."""
+    """A key value as JSON holds it (a null NaN in pandas: None)."""
     import pandas as pd
 
-    if pd.isna(value):
-        return None
-    value = value.item() if hasattr(value, "item") else value
-    return int(value) if isinstance(value, float) and value.is_integer() else value
+    return None if pd.isna(value) else _as_stored(value)
 
 
 def _failing_keys(result: Mapping[str, Any], key: tuple[str, ...]) -> tuple[tuple[Any, ...], ...]:

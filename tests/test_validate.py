@@ -550,6 +550,13 @@ def test_failures_name_the_offending_values(base_rows: Rows, tmp_path: Path) -> 
     assert "2025, 11, 11" in pair and "2025, 12, 1" in pair
 
 
+def test_failing_integers_are_shown_as_integers(base_rows: Rows, tmp_path: Path) -> None:
+    """pandas holds an integer column with a null as floats: -1 was shown as `-1.0`."""
+    assert any(paper["upvotes"] is None for paper in base_rows["papers"])
+    report = validate_mutation(base_rows, set_field("papers", "upvotes", -1), tmp_path / "data")
+    assert failed_outcome(report, "papers.upvotes_non_negative").samples == ("-1",)
+
+
 def failed_outcome(report: ValidationReport, rule: str) -> Any:
     suite, name = rule.split(".")
     (outcome,) = [o for s in report.suites if s.suite == suite for o in s.failed if o.rule == name]
