@@ -76,18 +76,19 @@ def _all_links(entries: list[FileEntry], store: RecordStore) -> pl.DataFrame:
 
 
 def rejects_frame(entries: list[FileEntry]) -> pa.Table:
+    """Every dump's rejects, in the rejects table's columns.
+
+    Made by polars: pyarrow's from_pylist imports pandas, which a build otherwise never
+    needs (0.15-0.2 s of every build, a fifth of one over the two seeds).
+    """
     rows = [
-        {
-            "source_file": e.source_file,
-            "line_start": j.line_start,
-            "line_end": j.line_end,
-            "reason": j.reason,
-            "text": j.text,
-        }
+        (e.source_file, j.line_start, j.line_end, j.reason, j.text)
         for e in entries
         for j in e.rejects
     ]
-    return pa.Table.from_pylist(rows, schema=schemas.REJECTS.schema)
+    schema = pl.Schema(schemas.REJECTS.schema)
+    frame = pl.DataFrame(rows, schema=schema, orient="row")
+    return frame.to_arrow(compat_level=pl.CompatLevel.oldest()).cast(schemas.REJECTS.schema)
 
 
 class PapersTable:
