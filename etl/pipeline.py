@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from etl import config, schemas, swap
 from etl.assemble import PapersTable, assemble_tables
-from etl.dumps import Warning_
+from etl.dumps import FileEntry, Warning_
 from etl.store import RecordStore, prune
 from etl.workers import parse_all
 from etl.write import OutputError, write_tables
@@ -203,22 +203,10 @@ def build(
     paths = list_dumps(raw_dir)
     captured, warnings = read_manifest(raw_dir, {path.name for path in paths})
     outcome = BuildOutcome(tables=TableFolder(None), summary=summary, warnings=warnings)
-    if not paths:
-        # Most likely a mistyped --raw: replacing the tables with empty ones would lose them.
-        outcome.exit_code = 2
-        outcome.message = (
-            f"no dumps (*{config.DUMP_SUFFIX}) in {raw_dir}; nothing was built and "
-            f"{out_dir} is unchanged"
-        )
+    refusal = _cannot_start(paths, raw_dir, out_dir, validate=validate)
+    if refusal is not None:
+        outcome.exit_code, outcome.message = 2, refusal
         return outcome
-    if validate:  # a broken suite is found before the parse, not after it
-        from etl.validate import SuiteDefinitionError, load_suite_documents
-
-        try:
-            load_suite_documents()
-        except SuiteDefinitionError as exc:
-            outcome.exit_code, outcome.message = 2, _broken_suite(exc, out_dir)
-            return outcome
     with contextlib.ExitStack() as cleanup:
         try:
             # Held for the whole build, so that a second build on the same output fails at
@@ -233,17 +221,7 @@ def build(
             outcome.exit_code, outcome.message = 3, str(exc)
             return outcome
         timer("parse")
-        for entry in entries:
-            warnings.extend(entry.warnings)
-            summary.lines_total += entry.total_lines
-            summary.lines_boilerplate += entry.boilerplate_lines
-            summary.lines_record += entry.record_lines
-            summary.lines_rejected += entry.rejected_lines
-            if (
-                entry.boilerplate_lines + entry.record_lines + entry.rejected_lines
-                != entry.total_lines
-            ):
-                raise AssertionError(f"line accounting broken for {entry.source_file}")
+        _account_lines(entries, summary, warnings)
         store = RecordStore([e.stored for e in entries if e.stored and e.record_count])
         try:
             parked_by = f"cannot put back the tables parked by a killed build in {out_dir.parent}"
@@ -258,12 +236,8 @@ def build(
         cleanup.callback(shutil.rmtree, staging, ignore_errors=True)
         background = cleanup.enter_context(ThreadPoolExecutor(max_workers=1))
         tables, summary.duplicates_merged = assemble_tables(entries, store, timer, background)
-        summary.files = len(paths)
-        summary.records = tables["sources"].num_rows
-        summary.papers = tables["papers"].num_rows
-        summary.rejects = tables["rejects"].num_rows
-        summary.links = tables["links"].num_rows
-        summary.warnings = len(warnings)
+        _count_rows(tables, summary)
+        summary.files, summary.warnings = len(paths), len(warnings)
         written = _publish(
             tables,
             summary,
@@ -276,6 +250,46 @@ def build(
         )
     outcome.tables = TableFolder(written)
     return outcome
+
+
+def _cannot_start(paths: list[Path], raw_dir: Path, out_dir: Path, *, validate: bool) -> str | None:
+    """Why the build must stop before parsing anything, if it must (exit code 2)."""
+    if not paths:
+        # Most likely a mistyped --raw: replacing the tables with empty ones would lose them.
+        return (
+            f"no dumps (*{config.DUMP_SUFFIX}) in {raw_dir}; nothing was built and "
+            f"{out_dir} is unchanged"
+        )
+    if validate:  # a broken suite is found before the parse, not after it
+        from etl.validate import SuiteDefinitionError, load_suite_documents
+
+        try:
+            load_suite_documents()
+        except SuiteDefinitionError as exc:
+            return _broken_suite(exc, out_dir)
+    return None
+
+
+def _account_lines(
+    entries: list[FileEntry], summary: BuildSummary, warnings: list[Warning_]
+) -> None:
+    """Add each dump's lines and warnings to the build's; a dump whose lines do not add up
+    (boilerplate + record + rejected = total) is a bug, and stops the build."""
+    for entry in entries:
+        warnings.extend(entry.warnings)
+        summary.lines_total += entry.total_lines
+        summary.lines_boilerplate += entry.boilerplate_lines
+        summary.lines_record += entry.record_lines
+        summary.lines_rejected += entry.rejected_lines
+        if entry.boilerplate_lines + entry.record_lines + entry.rejected_lines != entry.total_lines:
+            raise AssertionError(f"line accounting broken for {entry.source_file}")
+
+
+def _count_rows(tables: Mapping[str, pa.Table | PapersTable], summary: BuildSummary) -> None:
+    summary.records = tables["sources"].num_rows
+    summary.papers = tables["papers"].num_rows
+    summary.rejects = tables["rejects"].num_rows
+    summary.links = tables["links"].num_rows
 
 
 def _publish(
