@@ -612,13 +612,7 @@ def validate_tables(
         spec.name: check_table_file(data_dir / spec.file_name, spec) for spec in schemas.TABLES
     }
 
-    docs_dir = results_dir = None
-    if report_dir is not None:
-        docs_dir, results_dir = report_dir / "data_docs", report_dir / "results"
-        for stale in (docs_dir, results_dir):
-            shutil.rmtree(stale, ignore_errors=True)
-        results_dir.mkdir(parents=True)
-
+    docs_dir, results_dir = _fresh_report_dirs(report_dir)
     _without_batch_fingerprints()
     context = _gx_context(docs_dir)
     datasource = context.data_sources.add_pandas("tables")
@@ -626,16 +620,9 @@ def validate_tables(
     result_files: list[Path] = []
     usable = [name for name, problem in problems.items() if problem is None]
     for suite in selected:
-        own_problem = problems[suite.name]
-        broken = [f"{t}: {problems[t]}" for t in suite.tables if problems[t] is not None]
-        if own_problem is not None:
-            reports.append(
-                _failed_suite(suite.name, SCHEMA_RULE, "matches etl/schemas.py", own_problem)
-            )
-            continue
-        if broken:
-            message = "batch not computed, an input table is unusable: " + "; ".join(broken)
-            reports.append(_failed_suite(suite.name, INPUTS_RULE, "batch query", message))
+        unusable = _unusable_inputs(suite, problems)
+        if unusable is not None:
+            reports.append(unusable)
             continue
         # A connection per batch: DuckDB keeps the memory of a query until its connection
         # closes (the papers batch, which reads every abstract: 240 MiB at 1 GB of dumps).
@@ -670,6 +657,30 @@ def validate_tables(
         summary = report_dir / "summary.json"
         summary.write_text(json.dumps(validation.to_json_dict(), indent=2) + "\n", encoding="utf-8")
     return validation
+
+
+def _fresh_report_dirs(report_dir: Path | None) -> tuple[Path | None, Path | None]:
+    """The Data Docs and results folders of `report_dir`, emptied of an earlier run's."""
+    if report_dir is None:
+        return None, None
+    docs_dir, results_dir = report_dir / "data_docs", report_dir / "results"
+    for stale in (docs_dir, results_dir):
+        shutil.rmtree(stale, ignore_errors=True)
+    results_dir.mkdir(parents=True)
+    return docs_dir, results_dir
+
+
+def _unusable_inputs(suite: _Suite, problems: Mapping[str, str | None]) -> SuiteReport | None:
+    """The suite's failure when its own table, or one its batch joins, cannot be read as
+    the contract says (`check_table_file`); None when all of them can."""
+    own_problem = problems[suite.name]
+    if own_problem is not None:
+        return _failed_suite(suite.name, SCHEMA_RULE, "matches etl/schemas.py", own_problem)
+    broken = [f"{t}: {problems[t]}" for t in suite.tables if problems[t] is not None]
+    if broken:
+        message = "batch not computed, an input table is unusable: " + "; ".join(broken)
+        return _failed_suite(suite.name, INPUTS_RULE, "batch query", message)
+    return None
 
 
 def _forget_batches(datasource: Any) -> None:
