@@ -359,10 +359,14 @@ def _reject_span(
 
 
 def _clip(text: str) -> str:
+    """Rejected text, its tail cut so that the whole, with the note saying so, stays within
+    `config.MAX_REJECT_TEXT_CHARS` (the rejects table's bound: a longer text failed
+    validation, and refused the whole build for one pasted line)."""
     text = printable(text)
     if len(text) <= config.MAX_REJECT_TEXT_CHARS:
         return text
-    return text[: config.MAX_REJECT_TEXT_CHARS] + f"… [{len(text)} characters in all]"
+    note = f"… [{len(text)} characters in all]"
+    return text[: config.MAX_REJECT_TEXT_CHARS - len(note)] + note
 
 
 def _looks_like_papers_page(assembler: _Assembler) -> bool:
