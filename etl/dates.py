@@ -26,6 +26,16 @@ FOOTER_DATE = re.compile(
 DATE_LIKE = re.compile(r"[A-Za-z]{3,9}\.? +\d{1,2}(?:, *\d{1,4})?(?: +\d+)?")
 
 
+# Where it is latest on Earth: a page captured "today" far east is not from the future for a
+# machine further west.
+LATEST_TIME_ZONE = dt.timezone(dt.timedelta(hours=14))
+
+
+def latest_today() -> dt.date:
+    """The latest date it is anywhere now: no page can have been captured after it."""
+    return dt.datetime.now(LATEST_TIME_ZONE).date()
+
+
 @dataclass(frozen=True, slots=True)
 class FooterDate:
     text: str

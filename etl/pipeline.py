@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from etl import config, schemas, swap
 from etl.assemble import PapersTable, assemble_tables
+from etl.dates import latest_today
 from etl.dumps import FileEntry, Warning_
 from etl.store import RecordStore, prune
 from etl.workers import parse_all
@@ -100,6 +101,9 @@ def read_manifest(
 
     A row naming no dump of the folder, or a dump named twice, is a warning too: either is
     most likely a typo that would quietly leave a dump's dates without their capture year.
+    So is a date no capture can have (after today, or before any paper): taken, it failed
+    validation, which refused every dump of the build for one typo. Warnings give the line
+    of the file the row is on, blank lines counted.
     """
     path = raw_dir / config.MANIFEST_NAME
     dates: dict[str, dt.date] = {}
@@ -116,7 +120,9 @@ def read_manifest(
             Warning_(path.name, 1, "manifest needs the columns file,captured_on,source_url")
         ]
     first_row: dict[str, int] = {}
-    for line, row in enumerate(reader, start=2):
+    today = latest_today()
+    for row in reader:
+        line = reader.line_num  # the row's last line (a quoted field may span several)
         name, value = (row.get("file") or "").strip(), (row.get("captured_on") or "").strip()
         if not name:
             continue
@@ -132,11 +138,20 @@ def read_manifest(
         if not value:
             continue
         try:
-            dates[name] = dt.date.fromisoformat(value)
+            captured_on = dt.date.fromisoformat(value)
         except ValueError:
             warnings.append(
                 Warning_(path.name, line, f"captured_on {value!r} is not a YYYY-MM-DD date")
             )
+            continue
+        if captured_on > today:
+            problem = "is after today"
+        elif captured_on.year < config.MIN_PUBLISHED_YEAR:
+            problem = f"is before {config.MIN_PUBLISHED_YEAR}"
+        else:
+            dates[name] = captured_on
+            continue
+        warnings.append(Warning_(path.name, line, f"captured_on {value} {problem}; ignored"))
     return dates, warnings
 
 

@@ -504,6 +504,31 @@ def test_manifest_rows_naming_no_dump_or_a_dump_twice_are_warned_about(raw_dir, 
     assert dates[compact] is None
 
 
+def test_manifest_dates_no_capture_can_have_are_warned_about_and_ignored(raw_dir, tmp_path):
+    """2205-11-11 for 2025-11-11 failed validation (a capture after today), and so refused
+    every dump of the build; warnings name the line the row is on, blank lines counted."""
+    copy_seeds(raw_dir, with_manifest=False)
+    search, compact = sorted(p.name for p in raw_dir.glob("*.txt"))
+    (raw_dir / "manifest.csv").write_text(
+        "file,captured_on,source_url\n"
+        "\n"
+        f"{search},2205-11-11,\n"
+        f'{compact},1989-12-31,"a url\nover two lines"\n'
+        "00_typo.txt,2025-11-11,\n"
+    )
+    outcome = build(raw_dir, tmp_path / "out")
+    assert outcome.exit_code == 0, outcome.message
+    assert [str(w) for w in outcome.warnings] == [
+        "manifest.csv:3: captured_on 2205-11-11 is after today; ignored",
+        "manifest.csv:5: captured_on 1989-12-31 is before 1990; ignored",
+        f"manifest.csv:6: 00_typo.txt is not a dump in {raw_dir}; row ignored",
+    ]
+    captured = outcome.tables["sources"].to_pydict()
+    dates = dict(zip(captured["source_file"], captured["captured_on"], strict=True))
+    assert str(dates[search]) == "2025-11-11"  # the date its page shows
+    assert dates[compact] is None
+
+
 # -- what the CLI says ---------------------------------------------------------------------
 
 
