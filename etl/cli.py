@@ -59,7 +59,11 @@ def build(
         Path, typer.Option(help="Folder the Parquet tables are written to.", callback=_reachable)
     ] = config.PROCESSED_DIR,
     strict: Annotated[
-        bool, typer.Option(help="Exit non-zero (and keep the old tables) if any line is rejected.")
+        bool,
+        typer.Option(
+            help="Exit non-zero (and keep the old tables) if anything is rejected: a line, or "
+            "a whole file (empty, binary, unreadable...)."
+        ),
     ] = False,
     validate: Annotated[
         bool, typer.Option(help="Validate with Great Expectations before replacing the tables.")

@@ -55,6 +55,7 @@ REJECT_REASONS: dict[str, str] = {
     "unknown_capture_year": "a date without a year in a dump whose capture year is unknown",
     "truncated_abstract": "an abstract cut off by the end of an interrupted copy",
     "outside_raw_dir": "a symlink to a file outside the raw folder (not read)",
+    "unreadable_file": "the file could not be read (no permission, a broken symlink...)",
 }
 
 PAPERS = TableSpec(

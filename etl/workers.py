@@ -46,11 +46,17 @@ def source_name(path: Path) -> str:
     return path.name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def _skipped(source_file: str, message: str, reject: Reject | None = None) -> FileEntry:
-    """A file that was not read: no lines, at most one whole-file reject, one warning."""
-    rejects = [reject] if reject is not None else []
+def _skipped(source_file: str, message: str, reject: Reject) -> FileEntry:
+    """A file that was not read: no lines, one whole-file reject, one warning."""
     warning = Warning_(source_file, 0, f"{message}; file skipped")
-    return FileEntry(source_file, "", None, None, rejects, 0, 0, 0, 0, [warning])
+    return FileEntry(source_file, "", None, None, [reject], 0, 0, 0, 0, [warning])
+
+
+def _unreadable(source_file: str, error: OSError) -> FileEntry:
+    """A dump that cannot be read is a reject too, so that the rejects table and `--strict`
+    see it, not only a warning on the console."""
+    message = f"cannot read file: {error.strerror or error}"
+    return _skipped(source_file, message, Reject(0, 0, "unreadable_file", message))
 
 
 def _link_out_of(path: Path) -> Path | None:
@@ -118,7 +124,7 @@ def _stored_or_read(task: _ParseTask) -> tuple[FileEntry, bool] | _Unparsed:
                 data = handle.read()
                 sha = hashlib.sha256(data).hexdigest()
     except OSError as exc:
-        return _skipped(source_file, f"cannot read file: {exc.strerror}"), False
+        return _unreadable(source_file, exc), False
     cached = _stored_entry(store_dir, sha, captured_on, source_file)
     if cached is not None:
         return cached, True
@@ -133,7 +139,7 @@ def _stored_or_read(task: _ParseTask) -> tuple[FileEntry, bool] | _Unparsed:
         try:
             data = path.read_bytes()
         except OSError as exc:
-            return _skipped(source_file, f"cannot read file: {exc.strerror}"), False
+            return _unreadable(source_file, exc), False
     return _Unparsed(data, source_file, captured_on, sha, stem)
 
 

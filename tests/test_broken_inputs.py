@@ -378,13 +378,25 @@ def test_a_symlink_inside_the_raw_folder_is_read(tmp_path):
     shutil.copy(BROKEN / "utf8_bom.txt", raw / "data" / "real.dump")
     (raw / "alias.txt").symlink_to(Path("data") / "real.dump")
     (raw / "loop.txt").symlink_to("loop.txt")
+    (raw / "gone.txt").symlink_to("data/gone.dump")  # inside the folder, to nothing
     outcome = build(raw, tmp_path / "out", validate=False)
     assert outcome.exit_code == 0
     assert outcome.tables["papers"]["title"].to_pylist() == ["Planning Models with a BOM"]
     warnings = [str(w) for w in outcome.warnings]
     assert warnings == [
-        "loop.txt: cannot read file: Too many levels of symbolic links; file skipped"
+        "gone.txt: cannot read file: No such file or directory; file skipped",
+        "loop.txt: cannot read file: Too many levels of symbolic links; file skipped",
     ]
+    # In the rejects table too (a warning alone let `--strict` pass a build missing them).
+    rejects = outcome.tables["rejects"].to_pylist()
+    assert [(r["source_file"], r["line_start"], r["line_end"], r["reason"]) for r in rejects] == [
+        ("gone.txt", 0, 0, "unreadable_file"),
+        ("loop.txt", 0, 0, "unreadable_file"),
+    ]
+    assert rejects[0]["text"] == "cannot read file: No such file or directory"
+    strict = build(raw, tmp_path / "strict-out", validate=False, strict=True)
+    assert strict.exit_code == 1
+    assert strict.message.startswith("--strict: 2 reject(s);")
 
 
 def test_a_file_name_that_is_not_utf8_is_kept_with_escapes(tmp_path, seed_alone):
