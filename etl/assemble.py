@@ -32,7 +32,6 @@ _FILE_COLUMNS = {
     "source_file": pl.String,
     "source_sha256": pl.String,
     "dump_format": pl.String,
-    "captured_on": pl.Date,
 }
 
 
@@ -45,22 +44,17 @@ def _files_frame(entries: list[FileEntry]) -> pl.DataFrame:
 
 
 def key_frame(entries: list[FileEntry], store: RecordStore) -> pl.DataFrame:
-    """Every record without its abstract, its capture date and its dump (`file`, a position
-    among the dumps with records): what dedupe needs, and the line numbers for sources."""
+    """Every record without its abstract, and its dump (`file`, a position among the dumps
+    with records): what dedupe needs, and the line numbers and capture dates for sources."""
     stored = [e for e in entries if e.record_count]
-    schema = {c: RECORD_COLUMNS[c] for c in KEY_COLUMNS} | {
-        "file": pl.UInt32,
-        "captured_on": pl.Date,
-    }
+    schema = {c: RECORD_COLUMNS[c] for c in KEY_COLUMNS} | {"file": pl.UInt32}
     if not stored:
         return pl.DataFrame(schema=schema)
     # Two byte-identical dumps share one stored entry, so files are matched by position.
     counts = [e.record_count for e in stored]
     file_of_record = np.repeat(np.arange(len(stored), dtype=np.uint32), counts)
-    captured = pl.Series([e.captured_on for e in stored], dtype=pl.Date)
     return store.scan(KEY_COLUMNS).with_columns(
-        pl.Series("file", file_of_record, dtype=pl.UInt32),
-        captured.gather(file_of_record).alias("captured_on"),
+        pl.Series("file", file_of_record, dtype=pl.UInt32)
     )
 
 
@@ -178,7 +172,7 @@ def assemble_tables(
     files = _files_frame([e for e in entries if e.record_count])
     sources = pl.concat(
         [
-            keys.select("line_start", "line_end"),
+            keys.select("line_start", "line_end", "captured_on"),
             files[keys["file"].to_numpy()],
             merged.record_paper_ids.alias("paper_id").to_frame(),
         ],

@@ -200,7 +200,10 @@ def _dumps(con: duckdb.DuckDBPyConnection) -> str:
     rows = _rows(
         con,
         """
-        SELECT s.source_file, any_value(s.dump_format), any_value(s.captured_on),
+        SELECT s.source_file, any_value(s.dump_format),
+               -- pages pasted into one dump may have been captured on different days
+               CASE WHEN min(s.captured_on) = max(s.captured_on) THEN min(s.captured_on)::VARCHAR
+                    ELSE min(s.captured_on) || ' to ' || max(s.captured_on) END,
                count(*), count(DISTINCT s.paper_id),
                count(DISTINCT s.paper_id) FILTER (WHERE s.paper_id IN (
                    SELECT o.paper_id FROM sources AS o WHERE o.source_file <> s.source_file))

@@ -64,7 +64,6 @@ class DumpAccount:
     source_file: str
     source_sha256: str
     dump_format: str | None
-    captured_on: dt.date | None
     rejects: list[Reject]
     total_lines: int
     boilerplate_lines: int
@@ -112,6 +111,7 @@ def records_of(dump: ParsedDump) -> pl.DataFrame:
             r.upvotes,
             r.line_start,
             r.line_end,
+            dump.captured_on,
         )
         for r in dump.records
     ]
@@ -342,7 +342,6 @@ def _account(source_file: str, sha: str, dump: ParsedDump, warnings: list[Warnin
         source_file=source_file,
         source_sha256=sha,
         dump_format=dump.dump_format,
-        captured_on=dump.captured_on,
         rejects=dump.rejects,
         total_lines=dump.total_lines,
         boilerplate_lines=dump.boilerplate_lines,

@@ -63,6 +63,8 @@ RAW_RECORD_SCHEMA: dict[str, pl.DataType] = {
     "upvotes": pl.Int32,
     "line_start": pl.Int32,
     "line_end": pl.Int32,
+    # The record's page's: pages pasted into one dump may have been captured on different days.
+    "captured_on": pl.Date,
 }
 
 
@@ -139,8 +141,11 @@ def parse_regular_pages(pages: Sequence[Page]) -> list[RegularDump | None]:
         records.filter(alive)
         .select(
             "page",
-            *(c for c in RAW_RECORD_SCHEMA if c != "line_end"),
+            *(c for c in RAW_RECORD_SCHEMA if c not in ("line_end", "captured_on")),
             pl.coalesce("date_line", "abstract_line").alias("line_end"),
+            pl.lit(pl.Series(batch.captured_on, dtype=pl.Date))
+            .gather(pl.col("page"))
+            .alias("captured_on"),
         )
         .cast(RAW_RECORD_SCHEMA)  # type: ignore[arg-type]
     )

@@ -160,7 +160,8 @@ SOURCES = TableSpec(
             "captured_on",
             pa.date32(),
             True,
-            "When the dump was captured (manifest, else inferred from the page); null if unknown.",
+            "When the record's page was captured (manifest, else inferred from the page's own "
+            "date, so pages pasted into one dump may differ); null if unknown.",
         ),
     ),
 )

@@ -49,7 +49,7 @@ def source_name(path: Path) -> str:
 def _skipped(source_file: str, message: str, reject: Reject) -> FileEntry:
     """A file that was not read: no lines, one whole-file reject, one warning."""
     warning = Warning_(source_file, 0, f"{message}; file skipped")
-    return FileEntry(source_file, "", None, None, [reject], 0, 0, 0, 0, [warning])
+    return FileEntry(source_file, "", None, [reject], 0, 0, 0, 0, [warning])
 
 
 def _unreadable(source_file: str, error: OSError) -> FileEntry:

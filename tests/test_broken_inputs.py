@@ -615,7 +615,8 @@ def test_bad_bytes_in_the_page_chrome_reject_that_line_and_the_page_date_is_stil
             totals=(27, 16, 10, 1),
         ),
     )
-    assert result.captured_on == D(2025, 11, 11)  # the page date `Nov 11`, after 2024
+    # The page date `Nov 11`, after 2024.
+    assert result.records["captured_on"].to_list() == [D(2025, 11, 11)] * 2
 
 
 def test_a_page_date_with_bad_bytes_is_rejected_and_not_read():
@@ -630,7 +631,7 @@ def test_a_page_date_with_bad_bytes_is_rejected_and_not_read():
             totals=(27, 16, 10, 1),
         ),
     )
-    assert result.captured_on is None
+    assert result.records["captured_on"].to_list() == [None] * 2
 
 
 def test_a_title_with_bad_bytes_and_no_abstract_is_warned_about_once():

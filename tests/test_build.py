@@ -529,6 +529,20 @@ def test_manifest_dates_no_capture_can_have_are_warned_about_and_ignored(raw_dir
     assert dates[compact] is None
 
 
+def test_a_dump_of_pages_captured_on_different_days_passes_validation(raw_dir, tmp_path):
+    """Each record keeps its page's capture date; with the first page's for all, the later
+    page's papers were published after their capture and the build was refused."""
+    from tests.test_parse import ABSTRACT_1, ABSTRACT_2, HEADER, footer, paper
+
+    first = HEADER + paper("A", ABSTRACT_1, footer(date="Mar 3, 2022"))
+    later = HEADER.replace("Nov 11", "Dec 20") + paper("B", ABSTRACT_2, footer(date="Dec 19"))
+    (raw_dir / "pasted.txt").write_text(first + later)
+    outcome = build(raw_dir, tmp_path / "out")
+    assert outcome.exit_code == 0, outcome.message
+    sources = outcome.tables["sources"].sort_by("line_start").to_pydict()
+    assert [str(d) for d in sources["captured_on"]] == ["2023-11-11", "2023-12-20"]
+
+
 # -- what the CLI says ---------------------------------------------------------------------
 
 

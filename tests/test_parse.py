@@ -298,4 +298,24 @@ def test_pasted_pages_share_the_dump_capture_year():
     result = parse_file((first + second).encode(), "pasted.txt", None)
     dates = dict(zip(result.records["title"], result.records["published_date"], strict=True))
     assert dates == {"A": dt.date(2022, 3, 3), "B": dt.date(2023, 1, 3)}
-    assert result.captured_on == dt.date(2023, 11, 11)
+    assert result.records["captured_on"].to_list() == [dt.date(2023, 11, 11)] * 2
+
+
+def test_pasted_pages_captured_on_different_days_keep_their_own_capture_dates():
+    """A dump that pages of several days were pasted into: each record is captured when its
+    page was. With the first page's date for every record, the later page's papers were
+    published after their capture, which failed validation and refused the whole build."""
+    first = search_page(paper("A", ABSTRACT_1, footer(date="Mar 3, 2022")))
+    second = HEADER.replace("Nov 11", "Dec 20") + paper("B", ABSTRACT_2, footer(date="Dec 19"))
+    untitled = HEADER.replace("Nov 11\n\n", "") + paper("C", ABSTRACT_3, footer(date="Jan 3"))
+    for pages in ((first, second, untitled), (first, untitled, second)):
+        result = parse_file("".join(pages).encode(), "pasted.txt", None)
+        by_title = {
+            row["title"]: (row["published_date"], row["captured_on"])
+            for row in result.records.to_dicts()
+        }
+        assert by_title == {
+            "A": (dt.date(2022, 3, 3), dt.date(2023, 11, 11)),
+            "B": (dt.date(2023, 12, 19), dt.date(2023, 12, 20)),
+            "C": (dt.date(2023, 1, 3), None),  # its page shows no date
+        }

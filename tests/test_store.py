@@ -120,13 +120,12 @@ def test_the_classes_the_cache_pickles_are_pinned_to_the_parser_version() -> Non
         for cls in (FileEntry, StoredRecords, Reject, Warning_)
     } | {"links frame": [(name, str(dtype)) for name, dtype in LINK_ROW_SCHEMA.items()]}
     assert (config.PARSER_VERSION, shape) == (
-        "16",
+        "17",
         {
             "FileEntry": [
                 ("source_file", "str"),
                 ("source_sha256", "str"),
                 ("dump_format", "str | None"),
-                ("captured_on", "dt.date | None"),
                 ("rejects", "list[Reject]"),
                 ("total_lines", "int"),
                 ("boilerplate_lines", "int"),
