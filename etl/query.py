@@ -20,6 +20,7 @@ import csv
 import datetime as dt
 import decimal
 import json
+import math
 import re
 import sys
 from collections.abc import Callable
@@ -191,38 +192,90 @@ def run_query(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table | None:
         raise QueryError(_one_line(error)) from error
 
 
-def _jsonable(value: Any) -> Any:
-    """Dates as ISO strings, decimals as numbers, nested values recursively: plain JSON."""
+def _column_values(column: pa.ChunkedArray) -> list[Any]:
+    """A result column as Python values, what every output format prints.
+
+    A column holding a value Python's date and datetime cannot (past year 9999, before year
+    1, `infinity`) is printed, whole, as DuckDB's CLI prints it (`infinity`, `5000000-01-01`,
+    nested values in DuckDB's notation) instead of failing: DuckDB reads back the Arrow data
+    it wrote, and a fresh connection has the query's defaults (time zone included).
+    """
+    try:
+        return column.to_pylist()
+    except (OverflowError, ValueError):
+        with duckdb.connect(":memory:") as con:
+            texts = con.from_arrow(pa.table({"v": column})).project("CAST(v AS VARCHAR)")
+            return [text for (text,) in texts.fetchall()]
+
+
+def _scalar(value: Any) -> Any:
+    """Dates as ISO strings, decimals as numbers, bytes as hex: what a scalar prints as."""
     if isinstance(value, dt.date | dt.datetime | dt.time):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
         return float(value)
     if isinstance(value, bytes):
         return value.hex()
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    """Scalars as `_scalar`, nested values recursively, NaN and ±Infinity as null: plain JSON.
+
+    JSON has no NaN or Infinity (json.dumps would write them bare, which JSON parsers
+    refuse); null, as pandas' and polars' JSON writers do, keeps a float column numbers.
+    """
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
+    value = _scalar(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     return value
 
 
 def _cell(value: Any) -> str:
-    """A scalar as text, a nested value as JSON, null as empty: one CSV/table cell."""
+    """A scalar as text (NaN as `nan`), a nested value as JSON, null as empty: one cell."""
     if value is None:
         return ""
     if isinstance(value, dict | list | tuple):
-        return json.dumps(_jsonable(value), ensure_ascii=False)
-    return str(_jsonable(value))
+        return json.dumps(_jsonable(value), ensure_ascii=False, allow_nan=False)
+    return str(_scalar(value))
+
+
+def _json_keys(names: list[str]) -> list[str]:
+    """The column names made distinct, as keys of JSON objects, which cannot repeat one.
+
+    A name's first column keeps it; each repeat takes `name_1`, `name_2`, ... (DuckDB's
+    convention when it materializes a result), skipping suffixes any column already has:
+    `a, a, a_1` gives `a, a_2, a_1`. Names differing only in case are already distinct keys.
+    """
+    taken = set(names)
+    seen: set[str] = set()
+    keys: list[str] = []
+    for name in names:
+        key = name
+        if name in seen:
+            n = 1
+            while f"{name}_{n}" in taken:
+                n += 1
+            key = f"{name}_{n}"
+            taken.add(key)
+        seen.add(name)
+        keys.append(key)
+    return keys
 
 
 def write_result(table: pa.Table, output_format: str, out: TextIO) -> None:
     """Print rows as a terminal table, CSV (with header) or a JSON array of objects."""
     # Rows as tuples, not dicts: a query may repeat a column name.
-    rows: list[tuple[Any, ...]] = list(zip(*(c.to_pylist() for c in table.columns), strict=True))
+    rows: list[tuple[Any, ...]] = list(zip(*map(_column_values, table.columns), strict=True))
     names = table.column_names
     if output_format == "json":
-        objects = [dict(zip(names, _jsonable(r), strict=True)) for r in rows]
-        out.write(json.dumps(objects, ensure_ascii=False, indent=2) + "\n")
+        keys = _json_keys(names)
+        objects = [dict(zip(keys, _jsonable(r), strict=True)) for r in rows]
+        out.write(json.dumps(objects, ensure_ascii=False, indent=2, allow_nan=False) + "\n")
     elif output_format == "csv":
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(names)

@@ -224,3 +224,86 @@ def test_reads_still_run(sql: str, capsys: pytest.CaptureFixture[str]) -> None:
     captured = capsys.readouterr()
     assert captured.err == ""
     assert len(list(csv.reader(io.StringIO(captured.out)))) >= 2  # a header and a row
+
+
+def strict_json(text: str) -> object:
+    """json.loads refusing NaN and Infinity, which Python accepts but JSON does not."""
+
+    def refuse(constant: str) -> object:
+        raise ValueError(f"invalid JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+# Values Python's date and datetime cannot hold, each in a column with a value they can; the
+# last two columns hold none.
+OUT_OF_RANGE = (
+    "SELECT * FROM (VALUES"
+    " ('infinity'::DATE, '-infinity'::TIMESTAMP, DATE '2020-01-01' + INTERVAL 10000000 DAY,"
+    "  '200000-01-01 00:00:00+00'::TIMESTAMPTZ, ['infinity'::DATE, DATE '2020-01-02'],"
+    "  {'d': '5000000-01-01'::DATE, 'n': 1}, MAP {'0044-03-15 (BC)'::DATE: 1},"
+    "  DATE '2020-01-01', TIMESTAMP '2020-01-01 12:00:00'),"
+    " (DATE '2020-01-01', TIMESTAMP '2020-01-01 12:00:00', TIMESTAMP '2020-01-02 00:00:00',"
+    "  NULL, NULL, {'d': DATE '2020-01-03', 'n': 2}, NULL, NULL, NULL)"
+    ") AS t(d, t, far, tz, l, s, m, plain_date, plain_time)"
+)
+
+
+def test_a_column_python_cannot_hold_prints_as_duckdb_prints_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """It was an OverflowError traceback; DuckDB's CLI prints such values."""
+    con = duckdb.connect()
+    columns = con.sql(OUT_OF_RANGE).columns
+    as_duckdb = {
+        c: [v for (v,) in con.sql(f"SELECT {c}::VARCHAR FROM ({OUT_OF_RANGE})").fetchall()]
+        for c in columns[:7]
+    }
+    assert as_duckdb["d"] == ["infinity", "2020-01-01"]
+    assert as_duckdb["t"] == ["-infinity", "2020-01-01 12:00:00"]
+    assert query.run_query_command(OUT_OF_RANGE, data=DATA, output_format="json") == 0
+    rows = strict_json(capsys.readouterr().out)
+    for column, texts in as_duckdb.items():
+        assert [row[column] for row in rows] == texts, column
+    # Columns Python can hold print as before.
+    assert [(row["plain_date"], row["plain_time"]) for row in rows] == [
+        ("2020-01-01", "2020-01-01T12:00:00"),
+        (None, None),
+    ]
+    assert query.run_query_command(OUT_OF_RANGE, data=DATA, output_format="csv") == 0
+    lines = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert lines[1] == [*(t[0] for t in as_duckdb.values()), "2020-01-01", "2020-01-01T12:00:00"]
+    narrow = "SELECT 'infinity'::DATE AS d, '5000000-01-01'::DATE AS far"
+    assert query.run_query_command(narrow, data=DATA, output_format="table") == 0
+    out = capsys.readouterr().out
+    assert "infinity" in out and "5000000-01-01" in out and "1 rows" in out
+
+
+def test_json_keeps_repeated_column_names_apart_and_stays_valid_json(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sql = "SELECT 1 AS a, 2 AS a, 3 AS a_1, 4 AS a, 5 AS b"
+    assert query.run_query_command(sql, data=DATA, output_format="json") == 0
+    rows = strict_json(capsys.readouterr().out)
+    assert rows == [{"a": 1, "a_2": 2, "a_1": 3, "a_3": 4, "b": 5}]
+    assert list(rows[0]) == ["a", "a_2", "a_1", "a_3", "b"]  # in column order
+    join = (
+        "SELECT p.paper_id, d.paper_id FROM papers p LEFT JOIN dates d"
+        " ON p.paper_id = d.paper_id ORDER BY p.paper_id LIMIT 1"
+    )
+    assert query.run_query_command(join, data=DATA, output_format="json") == 0
+    assert list(strict_json(capsys.readouterr().out)[0]) == ["paper_id", "paper_id_1"]
+
+
+def test_json_writes_nan_and_infinity_as_null(capsys: pytest.CaptureFixture[str]) -> None:
+    sql = (
+        "SELECT 'nan'::DOUBLE AS n, 'inf'::DOUBLE AS i, '-inf'::FLOAT AS m,"
+        " [1.5, 'nan'::DOUBLE] AS l, 2.5::DOUBLE AS x"
+    )
+    assert query.run_query_command(sql, data=DATA, output_format="json") == 0
+    assert strict_json(capsys.readouterr().out) == [
+        {"n": None, "i": None, "m": None, "l": [1.5, None], "x": 2.5}
+    ]
+    assert query.run_query_command(sql, data=DATA, output_format="csv") == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows[1] == ["nan", "inf", "-inf", "[1.5, null]", "2.5"]  # CSV keeps them apart
