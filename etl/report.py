@@ -10,8 +10,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from etl import config
+from etl.messages import labelled
 from etl.pipeline import BuildError, BuildOutcome, BuildSummary, build, list_dumps
 
 SUMMARY_JSON_ENV = "PAPERS_ETL_SUMMARY_JSON"
@@ -53,11 +55,12 @@ def summary_table(summary: BuildSummary, *, validate_asked: bool = True) -> Tabl
 def run_build(raw: Path, out: Path, *, strict: bool, validate: bool, jobs: int, cache: bool) -> int:
     """The build command: 0 published, 1 data refused, 2 bad input folder or broken suite, 3 output
     not writable, busy or holding other files, 130 interrupted (see README)."""
-    console = Console(stderr=True, soft_wrap=True)
+    # Names, paths, dump text and errors are printed as they are (etl/messages.py).
+    console = Console(stderr=True, soft_wrap=True, emoji=False)
     try:
         file_count = len(list_dumps(raw))
     except BuildError as exc:  # no such folder
-        console.print(f"[red]error:[/] {exc}")
+        console.print(labelled(console, "error:", "red", str(exc)))
         return 2
     cache_dir = config.CACHE_DIR if cache else None
     show_progress = sys.stderr.isatty() and file_count > 1
@@ -83,16 +86,18 @@ def run_build(raw: Path, out: Path, *, strict: bool, validate: bool, jobs: int, 
             )
         except KeyboardInterrupt:
             progress.stop()
-            console.print(f"[red]interrupted:[/] {out} keeps its last complete tables")
+            console.print(
+                labelled(console, "interrupted:", "red", f"{out} keeps its last complete tables")
+            )
             return 130
     _print_warnings(console, outcome)
     if outcome.summary.stage_seconds:  # else it stopped before parsing: nothing to sum up
         console.print(summary_table(outcome.summary, validate_asked=validate))
     _write_summary_json(outcome)
     if outcome.exit_code:
-        console.print(f"[red]error:[/] {outcome.message}")
+        console.print(labelled(console, "error:", "red", outcome.message))
         return outcome.exit_code
-    console.print(f"tables written to {out}")
+    console.print(f"tables written to {out}", markup=False)
     if outcome.summary.validated and out.resolve() == config.PROCESSED_DIR.resolve():
         # The card describes the committed, validated data: regenerate it with them.
         from etl.card import write_card
@@ -101,8 +106,13 @@ def run_build(raw: Path, out: Path, *, strict: bool, validate: bool, jobs: int, 
             write_card(config.PROCESSED_DIR)
         except OSError as exc:
             console.print(
-                f"[red]error:[/] the tables are in place, but the card could not be written "
-                f"({exc.strerror}: {exc.filename}); `make data` again once it can"
+                labelled(
+                    console,
+                    "error:",
+                    "red",
+                    "the tables are in place, but the card could not be written "
+                    f"({exc.strerror}: {exc.filename}); `make data` again once it can",
+                )
             )
             return 3
         console.print("dataset_card.md and its chart regenerated")
@@ -111,7 +121,7 @@ def run_build(raw: Path, out: Path, *, strict: bool, validate: bool, jobs: int, 
 
 def _print_warnings(console: Console, outcome: BuildOutcome) -> None:
     for warning in outcome.warnings[:MAX_WARNINGS_SHOWN]:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False, markup=True)
+        console.print(Text.assemble(("warning:", "yellow"), " ", str(warning)))
     hidden = len(outcome.warnings) - MAX_WARNINGS_SHOWN
     if hidden > 0:
         console.print(f"[yellow]… {hidden} more warnings (see rejects.parquet)[/]")

@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 
 from etl import config, schemas
+from etl.messages import labelled
 
 if TYPE_CHECKING:
     import duckdb
@@ -798,11 +799,12 @@ def print_report(report: ValidationReport) -> None:
     """One rich table per suite: expectation, verdict, failing rows, a few failing values and
     the keys of the first failing rows."""
     from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
-    console = Console()
-    console.print(f"Validating the tables in {report.data_dir}")
+    # Paths, names and failing values are shown as they are (etl/messages.py).
+    console = Console(emoji=False)
+    console.print(f"Validating the tables in {report.data_dir}", markup=False)
     for suite in report.suites:
         verdict = "[green]passed[/]" if suite.success else "[bold red]FAILED[/]"
         rows = "" if suite.row_count is None else f", {suite.row_count:,} rows"
@@ -813,31 +815,37 @@ def print_report(report: ValidationReport) -> None:
         table.add_column("failing", justify="right", no_wrap=True)
         table.add_column("examples", overflow="fold", ratio=4)
         for o in suite.outcomes:
-            name = escape(o.rule)
+            name = Text(o.rule)
             if not o.success:
-                name += f"\n[dim]{escape(o.expectation)}[/]"
+                name.append("\n").append(o.expectation, "dim")
             status = "[green]ok[/]" if o.success else "[bold red]FAIL[/]"
             failing = "" if o.unexpected_count is None else f"{o.unexpected_count:,}"
             details = o.error or ("; ".join(o.samples) or (o.observed or ""))
             rows_line = _rows_line(o, suite.primary_key)
             details += f"\n{rows_line}" if details and rows_line else rows_line
-            table.add_row(name, escape(o.column), status, failing, escape(details))
+            table.add_row(name, Text(o.column), status, failing, Text(details))
         console.print(table)
     if report.report_dir is not None:
-        console.print(f"Validation results: {report.report_dir / 'results'}")
+        console.print(f"Validation results: {report.report_dir / 'results'}", markup=False)
         if report.data_docs_index is not None:
-            console.print(f"Data Docs: {report.data_docs_index}")
+            console.print(f"Data Docs: {report.data_docs_index}", markup=False)
         if report.not_in_data_docs:
             console.print(
                 "Not in the Data Docs (found before Great Expectations ran; in summary.json): "
-                + escape(", ".join(report.not_in_data_docs))
+                + ", ".join(report.not_in_data_docs),
+                markup=False,
             )
     if report.success:
         console.print(f"[green]All suites passed[/] in {report.seconds:.1f} s.")
     else:
+        failed = ", ".join(sorted(report.failed_rules))
         console.print(
-            f"[bold red]Validation failed[/] ({len(report.failed_rules)} rule(s)): "
-            + escape(", ".join(sorted(report.failed_rules)))
+            labelled(
+                console,
+                "Validation failed",
+                "bold red",
+                f"({len(report.failed_rules)} rule(s)): {failed}",
+            )
         )
 
 
@@ -860,7 +868,8 @@ def run_validate_command(data: Path, report_dir: Path | None = None) -> int:
     except SuiteDefinitionError as exc:
         from rich.console import Console
 
-        Console(stderr=True).print(f"[bold red]Broken expectation suite:[/] {exc}")
+        console = Console(stderr=True, emoji=False)
+        console.print(labelled(console, "Broken expectation suite:", "bold red", str(exc)))
         return 2
     print_report(report)
     return 0 if report.success else 1
