@@ -27,6 +27,7 @@ from etl.dates import (
     parse_footer_date,
 )
 from etl.parse import (
+    GLUED_PAGE_STARTS,
     GLUED_PREFIXES,
     HTML_START,
     PAGE_BOILERPLATE,
@@ -216,6 +217,11 @@ class _Batch:
         ends = starts + self.token_counts
         self.alive &= self.token_counts > 0
         lines = tokens["line"]
+        # A page-opening chrome glued to the end of a line (dumps joined without a newline):
+        # the line parser cuts it off (`strip_glued_page_start`; here any line ending so).
+        for chrome in GLUED_PAGE_STARTS:
+            glued = (lines.str.ends_with(chrome) & (lines != chrome)).to_numpy()
+            self.alive[token_page[glued]] = False
         for number, first in zip(
             np.flatnonzero(self.alive), _at(lines, starts[self.alive]), strict=True
         ):

@@ -94,6 +94,29 @@ def strip_glued_boilerplate(line: str) -> str:
     return line
 
 
+# The lines a copied page opens with (a listing page's `new`, a search page's `Get trending
+# papers ...`), glued to the end of the line before them when a dump that ends without a
+# newline, as a browser copy does, is joined to the next: `Dec 20, 2022new`.
+GLUED_PAGE_STARTS = (
+    "Get trending papers in your email inbox once a day!",
+    "Get trending papers in your email inbox!",
+    "new",
+)
+
+
+def strip_glued_page_start(line: str) -> str:
+    """`Dec 20, 2022Get trending papers in your email inbox once a day!` -> `Dec 20, 2022`.
+
+    Only chrome glued on with nothing between: after a space it is prose quoting it, and
+    `new` after a letter ends a word (`knew`)."""
+    for chrome in GLUED_PAGE_STARTS:
+        if line.endswith(chrome) and len(line) > len(chrome):
+            before = line[-len(chrome) - 1]
+            if not before.isspace() and not (chrome == "new" and before.isalpha()):
+                return line[: -len(chrome)]
+    return line
+
+
 def tokenize(lines: list[str], undecoded_bytes: bool = False) -> Iterator[Token]:
     """Classify each non-blank line; blank lines are skipped (they are boilerplate).
 
@@ -122,6 +145,7 @@ def tokenize(lines: list[str], undecoded_bytes: bool = False) -> Iterator[Token]
                 after_header = True
                 continue
             line = unglued
+        line = strip_glued_page_start(line)
         first = line[0]
         if first in " •":
             match = _AUTHORS.fullmatch(line)
@@ -534,10 +558,11 @@ def dump_years(lines: list[str]) -> list[int]:
 
 
 def explicit_year(line: str) -> int | None:
-    """The year of a footer date line that shows one (`Feb 28, 2024`), else None."""
-    if len(line) > 24 or ", " not in line:
+    """The year of a footer date line that shows one (`Feb 28, 2024`, maybe with the next
+    dump's chrome glued to it), else None."""
+    if len(line) > 24 + len(GLUED_PAGE_STARTS[0]) or ", " not in line:
         return None
-    date = parse_footer_date(line)
+    date = parse_footer_date(strip_glued_page_start(line))
     return None if date is None else date.year
 
 

@@ -543,6 +543,24 @@ def test_a_dump_of_pages_captured_on_different_days_passes_validation(raw_dir, t
     assert [str(d) for d in sources["captured_on"]] == ["2023-11-11", "2023-12-20"]
 
 
+def test_the_seeds_joined_by_cat_build_as_the_seeds(raw_dir, tmp_path):
+    """The search seed ends without a newline, as a browser copy does: `cat` glued the
+    compact seed's first line to its last date. That line made a paper named after the page
+    chrome, validation refused the build, and the paper above lost its date."""
+    copy_seeds(raw_dir, with_manifest=False)
+    apart = build(raw_dir, tmp_path / "apart")
+    joined_dir = tmp_path / "joined"
+    joined_dir.mkdir()
+    dumps = sorted(raw_dir.glob("*.txt"))
+    assert not dumps[0].read_bytes().endswith(b"\n")
+    (joined_dir / "cat.txt").write_bytes(b"".join(p.read_bytes() for p in dumps))
+    joined = build(joined_dir, tmp_path / "out")
+    assert (apart.exit_code, joined.exit_code) == (0, 0), joined.message
+    assert joined.summary.rejects == 0 and joined.warnings == []
+    for name in ("papers", "authors", "dates", "links"):
+        assert joined.tables[name].equals(apart.tables[name]), name
+
+
 # -- what the CLI says ---------------------------------------------------------------------
 
 

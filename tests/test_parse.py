@@ -319,3 +319,56 @@ def test_pasted_pages_captured_on_different_days_keep_their_own_capture_dates():
             "B": (dt.date(2023, 12, 19), dt.date(2023, 12, 20)),
             "C": (dt.date(2023, 1, 3), None),  # its page shows no date
         }
+
+
+# -- dumps joined without a newline between them ---------------------------------------------
+
+
+def test_a_dump_joined_to_the_next_without_a_newline_keeps_its_last_date():
+    """`cat a.txt b.txt` when a.txt ends without a newline (as a browser copy does) glues
+    the next page's chrome to the last line: `Apr 5Get trending papers ...`. That line was
+    taken for a title with no abstract (a paper named after the chrome, which failed
+    validation and refused the build), and the paper above lost its date."""
+    first = search_page(paper("A", ABSTRACT_1)).rstrip("\n")
+    second = compact(("B", ABSTRACT_2))
+    glued = parse_file((first + second).encode(), "joined.txt", CAPTURED)
+    apart = [parse_file(t.encode(), "apart.txt", CAPTURED) for t in (first, second)]
+    assert glued.rejects == [] and glued.warnings == []
+    columns = ["title", "abstract", "author_count", "published_date", "date_text"]
+    assert glued.records.select(columns).to_dicts() == [
+        *apart[0].records.select(columns).to_dicts(),
+        *apart[1].records.select(columns).to_dicts(),
+    ]
+    assert glued.records["published_date"][0] == dt.date(2025, 4, 5)
+    assert glued.total_lines == glued.boilerplate_lines + glued.record_lines
+
+
+def test_an_abstract_joined_to_the_next_dump_loses_the_chrome_only():
+    first = compact(("A", ABSTRACT_1)).rstrip("\n")
+    glued = parse_file((first + search_page(paper("B", ABSTRACT_2))).encode(), "j.txt", CAPTURED)
+    assert glued.rejects == []
+    assert glued.records["abstract"].to_list() == [ABSTRACT_1, ABSTRACT_2]
+
+
+def test_prose_quoting_the_chrome_keeps_it():
+    """Only chrome glued on with nothing between is cut off."""
+    quoting = ABSTRACT_1.rstrip(".") + ": Get trending papers in your email inbox!"
+    result = parse_file(compact(("A", quoting)).encode(), "q.txt", CAPTURED)
+    assert result.records["abstract"].to_list() == [quoting]
+
+
+def test_a_listing_page_joined_without_a_newline_keeps_the_last_date_and_abstract():
+    """A listing page opens with `new`: `Apr 5new`, or an abstract's `... benchmarks.new`."""
+    for first in (
+        search_page(paper("A", ABSTRACT_1)),
+        compact(("A", ABSTRACT_1)),
+    ):
+        text = first.rstrip("\n") + search_page(paper("B", ABSTRACT_2))
+        joined = parse_file(text.encode(), "joined.txt", CAPTURED)
+        assert joined.rejects == [] and joined.warnings == []
+        assert joined.records["title"].to_list() == ["A", "B"]
+        assert joined.records["abstract"].to_list() == [ABSTRACT_1, ABSTRACT_2]
+    assert joined.records["published_date"].to_list() == [None, dt.date(2025, 4, 5)]
+    a_word = compact(("A", ABSTRACT_1.rstrip(".") + " that nobody knew"))
+    kept = parse_file(a_word.encode(), "k.txt", CAPTURED)
+    assert kept.records["abstract"].to_list() == [ABSTRACT_1.rstrip(".") + " that nobody knew"]
