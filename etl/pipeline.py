@@ -229,7 +229,9 @@ def build(
             _lock_output(out_dir, cleanup)
             check_replaceable(out_dir)
             store_dir = cache_dir or Path(cleanup.enter_context(tempfile.TemporaryDirectory()))
-            entries, summary.files_from_cache = parse_all(paths, captured, jobs, store_dir, on_file)
+            entries, reused = parse_all(paths, captured, jobs, store_dir, on_file)
+            # Without a cache, a dump is reused only from a byte-identical one of this build.
+            summary.files_from_cache = reused if cache_dir is not None else 0
             if cache_dir is not None:
                 prune(cache_dir)
         except OutputError as exc:

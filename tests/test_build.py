@@ -561,6 +561,15 @@ def test_the_seeds_joined_by_cat_build_as_the_seeds(raw_dir, tmp_path):
         assert joined.tables[name].equals(apart.tables[name]), name
 
 
+def test_without_a_cache_no_dump_is_said_to_come_from_one(raw_dir, tmp_path):
+    """A byte-identical copy reuses its twin's parse; "(1 from cache)" said otherwise."""
+    copy_seeds(raw_dir)
+    shutil.copy(raw_dir / "002_8a14f4b5b4fd0176.txt", raw_dir / "copy.txt")
+    assert build(raw_dir, tmp_path / "out", validate=False).summary.files_from_cache == 0
+    cached = build(raw_dir, tmp_path / "out", validate=False, cache_dir=tmp_path / "cache")
+    assert cached.summary.files_from_cache == 1  # the copy, from its twin's parse
+
+
 # -- what the CLI says ---------------------------------------------------------------------
 
 
