@@ -34,6 +34,7 @@ from etl.parse import (
     SENTENCE_END,
     Kind,
     strip_glued_boilerplate,
+    strip_glued_page_start,
 )
 
 _AUTHORS_PATTERN = r"^\s*•\s*(-?\d[\d,]*)\s+authors?$"
@@ -218,10 +219,15 @@ class _Batch:
         self.alive &= self.token_counts > 0
         lines = tokens["line"]
         # A page-opening chrome glued to the end of a line (dumps joined without a newline):
-        # the line parser cuts it off (`strip_glued_page_start`; here any line ending so).
-        for chrome in GLUED_PAGE_STARTS:
-            glued = (lines.str.ends_with(chrome) & (lines != chrome)).to_numpy()
-            self.alive[token_page[glued]] = False
+        # the line parser cuts it off. Lines ending so are few (`... a new`), and Python
+        # tells which of them are glued (`strip_glued_page_start`).
+        ending = pl.any_horizontal(
+            lines.str.ends_with(chrome) & (lines != chrome) for chrome in GLUED_PAGE_STARTS
+        )
+        candidates = tokens.select(ending).to_series().arg_true()
+        for row, line in zip(candidates, _at(lines, candidates.to_numpy()), strict=True):
+            if strip_glued_page_start(line) != line:
+                self.alive[token_page[row]] = False
         for number, first in zip(
             np.flatnonzero(self.alive), _at(lines, starts[self.alive]), strict=True
         ):
