@@ -19,7 +19,7 @@ DUMP_SUFFIX = ".txt"
 # record store's layout changes (its metadata pickles FileEntry, StoredRecords, Reject and
 # Warning_, and a links frame: tests/test_store.py pins their fields and columns to this
 # version); it keys the per-dump cache so that stale parses are never reused.
-PARSER_VERSION = "18"
+PARSER_VERSION = "19"
 
 # Parquet output: zstd, fixed row-group size, no wall-clock metadata, so that the
 # same input gives byte-identical files.
@@ -58,6 +58,8 @@ MIN_AUTHOR_COUNT = 1
 MAX_AUTHOR_COUNT = 5000
 MIN_PUBLISHED_YEAR = 1990
 MAX_TITLE_CHARS = 300
+MIN_ABSTRACT_CHARS = 20
+MAX_ABSTRACT_CHARS = 10_000
 MAX_REJECT_TEXT_CHARS = 10_000
 
 # Deduplication thresholds (see etl/dedupe.py for the rule they serve).

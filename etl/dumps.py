@@ -154,16 +154,61 @@ def parse_pages(
                 captured_on=found.captured_on,
             )
             parsed.append((dump, found.records))
-            continue
-        dump = parse_lines(
-            page.lines,
-            page.ends_with_newline,
-            page.captured_on,
-            undecoded_bytes=undecoded,
-            dump_years=page.dump_years,
-        )
-        parsed.append((dump, records_of(dump)))
+        else:
+            parsed.append(_line_parsed(page, undecoded))
     return parsed
+
+
+def _line_parsed(page: Page, undecoded_bytes: bool) -> tuple[ParsedDump, pl.DataFrame]:
+    dump = parse_lines(
+        page.lines,
+        page.ends_with_newline,
+        page.captured_on,
+        undecoded_bytes=undecoded_bytes,
+        dump_years=page.dump_years,
+    )
+    return dump, records_of(dump)
+
+
+def parse_and_clean(
+    pages: list[Page], undecoded_bytes: list[bool]
+) -> list[tuple[ParsedDump, pl.DataFrame]]:
+    """`parse_pages`, each page's records cleaned (`prepare_records`, one frame for all).
+
+    Whether a record can be a paper at all is judged on its stored values (`etl.parse.
+    implausible`: a title with a letter or digit, an abstract of a plausible length), which
+    only the line parser does. A page the fast parser took where a cleaned record fails that
+    is parsed again by the line parser, which rejects the record: rare, so the batch is then
+    cleaned again whole.
+    """
+    parsed = parse_pages(pages, undecoded_bytes)
+    if not parsed:
+        return []
+    records = prepare_records(pl.concat([raw for _, raw in parsed]))
+    page_of_row = np.repeat(np.arange(len(parsed)), [raw.height for _, raw in parsed])
+    again = set(page_of_row[_implausible_rows(records)].tolist())
+    if again:
+        parsed = [
+            _line_parsed(page, undecoded) if number in again else found
+            for number, (page, undecoded, found) in enumerate(
+                zip(pages, undecoded_bytes, parsed, strict=True)
+            )
+        ]
+        records = prepare_records(pl.concat([raw for _, raw in parsed]))
+    cleaned, first = [], 0
+    for dump, raw in parsed:
+        cleaned.append((dump, records.slice(first, raw.height)))
+        first += raw.height
+    return cleaned
+
+
+def _implausible_rows(records: pl.DataFrame) -> np.ndarray:
+    """Cleaned records `etl.parse.implausible` would reject (as a boolean mask)."""
+    length = pl.col("abstract").str.len_chars()
+    bad = ~pl.col("title").str.contains(r"[\p{L}\p{N}]") | ~length.is_between(
+        config.MIN_ABSTRACT_CHARS, config.MAX_ABSTRACT_CHARS
+    )
+    return records.select(bad.fill_null(False)).to_series().to_numpy()
 
 
 def _merge_pages(
@@ -247,30 +292,25 @@ def parse_files(
     texts = [_dump_text(*dump) for dump in dumps]
     pages = [page for text in texts for page in text.pages]
     undecoded = [text.undecoded_bytes for text in texts for _ in text.pages]
-    parsed = iter(parse_pages(pages, undecoded))
-    accounts, raws = [], []
+    parsed = iter(parse_and_clean(pages, undecoded))
+    accounts, frames = [], []
     for text in texts:
         if text.skipped is not None:  # its one warning says so already
-            dump, raw = text.skipped, records_of(text.skipped)
+            dump, records = text.skipped, pl.DataFrame(schema=RECORD_COLUMNS)
         else:
             own = [next(parsed) for _ in text.pages]
-            dump, raw = _merge_pages(text.total_lines, text.pages, own)
+            dump, records = _merge_pages(text.total_lines, text.pages, own)
             text.warnings.extend(_dump_warnings(text.source_file, dump))
         accounts.append(_account(text.source_file, text.sha256, dump, text.warnings))
-        raws.append(raw)
-    if not raws:
+        frames.append(records)
+    if not frames:
         return []
-    records = prepare_records(pl.concat(raws))
-    links = link_rows(records["abstract"])
+    links = link_rows(pl.concat([records["abstract"] for records in frames]))
     results, first = [], 0
-    for account, raw in zip(accounts, raws, strict=True):
-        own_links = _links_between(links, first, first + raw.height)
-        results.append(
-            FileResult(
-                **_shallow(account), records=records.slice(first, raw.height), links=own_links
-            )
-        )
-        first += raw.height
+    for account, records in zip(accounts, frames, strict=True):
+        own_links = _links_between(links, first, first + records.height)
+        results.append(FileResult(**_shallow(account), records=records, links=own_links))
+        first += records.height
     return results
 
 
@@ -307,12 +347,13 @@ def parse_big_file(
         pages_read = ((page, _characters(page.lines)) for page in read_pages(path, plan))
         for batch in size_batches(pages_read, config.PARSE_BATCH_BYTES):
             pages = [Page(p.lines, p.ends_with_newline, captured_on, plan.years) for p in batch]
-            parsed = parse_pages(pages, [False] * len(pages))
-            raws = [
-                _add_page(dump, page_dump, raw, page.first_line)
-                for page, (page_dump, raw) in zip(batch, parsed, strict=True)
-            ]
-            records = prepare_records(pl.concat(raws))
+            parsed = parse_and_clean(pages, [False] * len(pages))
+            records = pl.concat(
+                [
+                    _add_page(dump, page_dump, page_records, page.first_line)
+                    for page, (page_dump, page_records) in zip(batch, parsed, strict=True)
+                ]
+            )
             writer.write(records, link_rows(records["abstract"]))
         entry = FileEntry(**_shallow(_account(source_file, sha, dump, [])), links=writer.links)
         entry.warnings = _dump_warnings(source_file, dump)

@@ -49,6 +49,12 @@ def fold_spaces(value: str) -> str:
     return " ".join(value.split())
 
 
+def stored_text(value: str) -> str:
+    """A title or abstract as the tables store it: NFC, then spaces folded (what
+    `clean_records` does to a whole column)."""
+    return fold_spaces(unicodedata.normalize("NFC", value))
+
+
 def _nfc(column: pl.Series) -> pl.Series:
     """NFC, computed only for the (few) values that are not plain ASCII."""
     non_ascii = (column.str.len_bytes() != column.str.len_chars()).fill_null(False)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from etl import config
@@ -29,7 +29,7 @@ from etl.dates import (
     parse_footer_date,
     resolve_date,
 )
-from etl.normalize import dump_lines, has_undecoded_bytes, printable
+from etl.normalize import dump_lines, has_undecoded_bytes, printable, stored_text
 from etl.records import LineWarning, ParsedDump, RawRecord, Reject
 
 # Lines of page chrome, as whole lines. They can appear anywhere (several pages pasted
@@ -473,7 +473,8 @@ def parse_lines(
     if not ends_with_newline:
         _reject_cut_off_abstract(dump, labels, lines)
     if undecoded_bytes:
-        _reject_undecodable_records(dump, labels, lines)
+        _reject_records(dump, labels, lines, _undecodable)
+    _reject_records(dump, labels, lines, implausible)
     _resolve_dates(dump, labels, captured_on, assembler.page_date, dump_years)
     # Only titles still in a record: one rejected whole has its reject's warning instead.
     dump.warnings = [
@@ -560,9 +561,11 @@ def dump_years(lines: list[str]) -> list[int]:
 def explicit_year(line: str) -> int | None:
     """The year of a footer date line that shows one (`Feb 28, 2024`, maybe with the next
     dump's chrome glued to it), else None."""
-    if len(line) > 24 + len(GLUED_PAGE_STARTS[0]) or ", " not in line:
+    if len(line) > 24:
+        line = strip_glued_page_start(line)
+    if len(line) > 24 or ", " not in line:
         return None
-    date = parse_footer_date(strip_glued_page_start(line))
+    date = parse_footer_date(line)
     return None if date is None else date.year
 
 
@@ -595,36 +598,65 @@ def _reject_cut_off_abstract(dump: ParsedDump, labels: bytearray, lines: list[st
     _reject_span(dump, labels, line, line, "truncated_abstract", lines[line - 1])
 
 
-def _reject_undecodable_records(dump: ParsedDump, labels: bytearray, lines: list[str]) -> None:
+def _undecodable(record: RawRecord, span: list[str]) -> str | None:
     """Records touching bytes that were not valid text are rejected whole: no guessing.
 
     Any line of the record counts: its title, abstract or a footer line (the tokenizer keeps
-    a footer line with bad bytes in its record, `_read_past_undecoded`). A line of such a
-    record rejected already (its footer's absurd author count) becomes part of the record's
-    reject instead of staying a reject of its own: no line is in two rejects.
+    a footer line with bad bytes in its record, `_read_past_undecoded`).
+    """
+    return "undecodable_text" if any(has_undecoded_bytes(line) for line in span) else None
+
+
+def implausible(record: RawRecord, span: list[str] | None = None) -> str | None:
+    """Why a record cannot be a paper, by the papers table's rules on stored values (a title
+    with a letter or a digit; an abstract of `MIN_ABSTRACT_CHARS` to `MAX_ABSTRACT_CHARS`
+    characters), or None. Kept as a record, it failed validation and refused the whole build
+    (`---` for a title), where it is one dump's bad record."""
+    if not any(c.isalnum() for c in stored_text(record.title)):
+        return "title_without_letter_or_digit"
+    if record.abstract is not None:
+        length = len(stored_text(record.abstract))
+        if length < config.MIN_ABSTRACT_CHARS:
+            return "abstract_too_short"
+        if length > config.MAX_ABSTRACT_CHARS:
+            return "abstract_too_long"
+    return None
+
+
+def _reject_records(
+    dump: ParsedDump,
+    labels: bytearray,
+    lines: list[str],
+    reason_of: Callable[[RawRecord, list[str]], str | None],
+) -> None:
+    """Reject whole the records `reason_of` gives a reason for (it is given each record and
+    its lines).
+
+    A line of such a record rejected already (its footer's absurd author count) becomes part
+    of the record's reject instead of staying a reject of its own: no line is in two rejects.
     """
     kept: list[RawRecord] = []
-    spans: list[tuple[int, int]] = []
+    spans: list[tuple[int, int, str]] = []
     for record in dump.records:
-        span = lines[record.line_start - 1 : record.line_end]
-        if any(has_undecoded_bytes(line) for line in span):
-            spans.append((record.line_start, record.line_end))
-        else:
+        reason = reason_of(record, lines[record.line_start - 1 : record.line_end])
+        if reason is None:
             kept.append(record)
+        else:
+            spans.append((record.line_start, record.line_end, reason))
     dump.records = kept
     if not spans:
         return
     inside = bytearray(len(labels))
-    for start, end in spans:
+    for start, end, _ in spans:
         inside[start - 1 : end] = b"\x01" * (end - start + 1)
     dump.rejects = [
         r
         for r in dump.rejects
         if not (r.line_start and inside[r.line_start - 1] and inside[r.line_end - 1])
     ]
-    for start, end in spans:
+    for start, end, reason in spans:
         text = "\n".join(line for line in lines[start - 1 : end] if line)
-        _reject_span(dump, labels, start, end, "undecodable_text", text)
+        _reject_span(dump, labels, start, end, reason, text)
 
 
 def _resolve_dates(

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from etl import config
+
 
 @dataclass(frozen=True)
 class Column:
@@ -56,6 +58,13 @@ REJECT_REASONS: dict[str, str] = {
     "truncated_abstract": "an abstract cut off by the end of an interrupted copy",
     "outside_raw_dir": "a symlink to a file outside the raw folder (not read)",
     "unreadable_file": "the file could not be read (no permission, a broken symlink...)",
+    "title_without_letter_or_digit": "a record whose title has neither a letter nor a digit",
+    "abstract_too_short": (
+        f"a record whose abstract has fewer than {config.MIN_ABSTRACT_CHARS} characters"
+    ),
+    "abstract_too_long": (
+        f"a record whose abstract has more than {config.MAX_ABSTRACT_CHARS:,} characters"
+    ),
 }
 
 PAPERS = TableSpec(

@@ -501,7 +501,7 @@ def test_a_record_rejected_for_undecodable_bytes_takes_in_its_footers_rejects():
 # A UTF-8 dump with a few bad bytes keeps them as lone surrogates (etl/decode.py), and the
 # parser reads no value through them: a line holding them is classified by its other
 # characters, and a record any line of which holds them (title, abstract or footer) is
-# rejected whole (`etl.parse._reject_undecodable_records`).
+# rejected whole (`etl.parse._reject_records`).
 
 CHROME = (
     b"new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\n"

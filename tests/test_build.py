@@ -570,6 +570,24 @@ def test_without_a_cache_no_dump_is_said_to_come_from_one(raw_dir, tmp_path):
     assert cached.summary.files_from_cache == 1  # the copy, from its twin's parse
 
 
+def test_a_dump_of_records_that_cannot_be_papers_does_not_stop_the_others(raw_dir, tmp_path):
+    """Its records are rejects; kept as papers they failed validation, refusing the seeds."""
+    copy_seeds(raw_dir)
+    (raw_dir / "bad.txt").write_text(
+        "Get trending papers in your email inbox once a day!\nSubscribe---\n"
+        + "We study how small models learn to plan over long horizons in many settings.\n"
+        + "x\ny\n"
+    )
+    outcome = build(raw_dir, tmp_path / "out")
+    assert outcome.exit_code == 0, outcome.message
+    assert outcome.summary.papers == 159
+    rejects = outcome.tables["rejects"].to_pylist()
+    assert [(r["source_file"], r["line_start"], r["reason"]) for r in rejects] == [
+        ("bad.txt", 2, "title_without_letter_or_digit"),
+        ("bad.txt", 4, "abstract_too_short"),
+    ]
+
+
 # -- what the CLI says ---------------------------------------------------------------------
 
 

@@ -372,3 +372,41 @@ def test_a_listing_page_joined_without_a_newline_keeps_the_last_date_and_abstrac
     a_word = compact(("A", ABSTRACT_1.rstrip(".") + " that nobody knew"))
     kept = parse_file(a_word.encode(), "k.txt", CAPTURED)
     assert kept.records["abstract"].to_list() == [ABSTRACT_1.rstrip(".") + " that nobody knew"]
+
+
+# -- records that cannot be papers ------------------------------------------------------------
+
+
+def test_records_that_cannot_be_papers_are_rejected_whole_by_both_parsers():
+    """Kept as papers they failed validation (a title with a letter or digit, an abstract of
+    20 to 10,000 characters as stored), which refused every dump of the build."""
+    long_prose = ("word " * 2000).strip() + "."  # 10,000 characters once stored
+    cases = [
+        ("---", ABSTRACT_1, "title_without_letter_or_digit"),
+        ("🙂 🙂", ABSTRACT_1, "title_without_letter_or_digit"),
+        ("Short", "Too short.", "abstract_too_short"),
+        ("Long", long_prose + " x", "abstract_too_long"),
+    ]
+    for title, abstract, reason in cases:
+        text = compact(("A", ABSTRACT_2), (title, abstract), ("B", ABSTRACT_3))
+        fast = parse_file(text.encode(), "c.txt", CAPTURED)  # fast parser, then line parser
+        slow = parse_dump(text, CAPTURED)
+        assert fast.records["title"].to_list() == [r.title for r in slow.records] == ["A", "B"]
+        for result in (fast, slow):
+            (reject,) = result.rejects
+            assert (reject.line_start, reject.line_end, reject.reason) == (5, 6, reason), title
+            assert reject.text.startswith(f"{title}\n{abstract[:100]}")
+            assert result.rejected_lines == 2
+            assert result.total_lines == result.boilerplate_lines + result.record_lines + 2
+
+
+def test_records_within_the_bounds_once_stored_are_kept():
+    """Judged as stored: spaces folded (a long abstract of double spaces), NFC (a title of a
+    letter and its accent), a letter or digit anywhere (`3D`, `Ω`)."""
+    long_prose = ("word " * 2000).strip() + "."
+    doubled = long_prose.replace(" ", "  ")  # 20,000 characters as written
+    for title, abstract in [("3D", ABSTRACT_1), ("Ω", ABSTRACT_1), ("A", doubled)]:
+        text = compact((title, abstract))
+        result = parse_file(text.encode(), "c.txt", CAPTURED)
+        assert result.rejects == [], title
+        assert result.records["title"].to_list() == [title]

@@ -837,6 +837,8 @@ def test_suites_mirror_config_bounds() -> None:
     assert rules["authors", "author_count_range"]["min_value"] == config.MIN_AUTHOR_COUNT
     assert rules["authors", "author_count_range"]["max_value"] == config.MAX_AUTHOR_COUNT
     assert rules["papers", "title_length"]["max_value"] == config.MAX_TITLE_CHARS
+    assert rules["papers", "abstract_length"]["min_value"] == config.MIN_ABSTRACT_CHARS
+    assert rules["papers", "abstract_length"]["max_value"] == config.MAX_ABSTRACT_CHARS
     assert rules["rejects", "text_length"]["max_value"] == config.MAX_REJECT_TEXT_CHARS
     assert rules["dates", "published_date_min"]["min_value"] == f"{config.MIN_PUBLISHED_YEAR}-01-01"
     (papers,) = [s for s in load_suite_documents() if s.name == "papers"]
