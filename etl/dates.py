@@ -26,8 +26,8 @@ FOOTER_DATE = re.compile(
 DATE_LIKE = re.compile(r"[A-Za-z]{3,9}\.? +\d{1,2}(?:, *\d{1,4})?(?: +\d+)?")
 
 
-# Where it is latest on Earth: a page captured "today" far east is not from the future for a
-# machine further west.
+# Where the calendar date is latest, the Line Islands (UTC+14): a page captured "today" far
+# east is not from the future for a machine further west.
 LATEST_TIME_ZONE = dt.timezone(dt.timedelta(hours=14))
 
 
@@ -78,13 +78,16 @@ class CaptureYear:
 def capture_year(
     manifest_date: dt.date | None, explicit_years: list[int], page_date: FooterDate | None
 ) -> CaptureYear:
-    """Decide the capture year of one dump (see module docstring)."""
+    """Decide the capture year of one dump (see module docstring). Never a capture after
+    today, nor a year no capture could be in: taken, they failed validation, and refused
+    every dump of the build."""
     if manifest_date is not None:
         return CaptureYear(manifest_date.year, "capture_date", manifest_date, manifest_date)
     if not explicit_years:
         return CaptureYear(None, None, None, None)
     year = max(explicit_years) + 1
-    if year > dt.MAXYEAR:  # `Jan 1, 9999` on the page: no calendar year comes after it
+    today = latest_today()
+    if year > today.year:  # a year shown that is this one or later: no capture follows it
         return CaptureYear(None, None, None, None)
     captured_on = None
     if page_date is not None:
@@ -92,7 +95,10 @@ def capture_year(
             captured_on = dt.date(year, page_date.month, page_date.day)
         except ValueError:
             captured_on = None
-    return CaptureYear(year, "inferred", captured_on or dt.date(year, 12, 31), captured_on)
+    if captured_on is not None and captured_on > today:  # not this year's `Dec 20` yet
+        captured_on = None
+    latest = min(captured_on or dt.date(year, 12, 31), today)
+    return CaptureYear(year, "inferred", latest, captured_on)
 
 
 def resolve_date(
@@ -111,6 +117,6 @@ def resolve_date(
         return None, source, "invalid_date"
     if published.year < config.MIN_PUBLISHED_YEAR:
         return None, source, "date_out_of_range"
-    if capture.latest is not None and published > capture.latest:
+    if published > (capture.latest or latest_today()):  # no paper is from the future
         return None, source, "date_out_of_range"
     return published, source, None

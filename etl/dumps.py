@@ -25,7 +25,7 @@ from etl.decode import decode_dump
 from etl.fastparse import RAW_RECORD_SCHEMA, Page, parse_regular_pages
 from etl.links import link_rows
 from etl.normalize import clean_records, dump_lines
-from etl.parse import dump_years, page_starts, parse_lines
+from etl.parse import BOILERPLATE_TEXT, dump_years, page_starts, parse_lines
 from etl.records import LineWarning, ParsedDump, Reject
 from etl.store import EntryWriter, StoredRecords, save_meta
 from etl.stream import plan_pages, read_pages
@@ -126,7 +126,13 @@ def _pages_of(lines: list[str], ends_with_newline: bool, captured_on: dt.date | 
     years = dump_years(lines)
     ends = [*starts[1:], len(lines)]
     return [
-        Page(lines[start:end], ends_with_newline or end != len(lines), captured_on, years)
+        Page(
+            lines[start:end],
+            ends_with_newline or end != len(lines),
+            captured_on,
+            years,
+            followed=end != len(lines),
+        )
         for start, end in zip(starts, ends, strict=True)
     ]
 
@@ -166,67 +172,87 @@ def _line_parsed(page: Page, undecoded_bytes: bool) -> tuple[ParsedDump, pl.Data
         page.captured_on,
         undecoded_bytes=undecoded_bytes,
         dump_years=page.dump_years,
+        followed=page.followed,
     )
     return dump, records_of(dump)
 
 
-def parse_and_clean(
-    pages: list[Page], undecoded_bytes: list[bool]
-) -> list[tuple[ParsedDump, pl.DataFrame]]:
-    """`parse_pages`, each page's records cleaned (`prepare_records`, one frame for all).
+@dataclass
+class CleanedPages:
+    """Pages parsed, and their records cleaned in one frame, page after page."""
+
+    dumps: list[ParsedDump]  # each page's parse, on its own
+    records: pl.DataFrame  # RECORD_COLUMNS, line numbers counted within each page
+    counts: list[int]  # each page's records
+
+    def with_dump_lines(self, page_starts: list[int]) -> pl.DataFrame:
+        """The records, numbered by the lines of their dump: `page_starts` holds where each
+        page begins in its dump (0-based)."""
+        shift = pl.Series(np.repeat(np.asarray(page_starts, dtype=np.int32), self.counts))
+        return self.records.with_columns(pl.col("line_start") + shift, pl.col("line_end") + shift)
+
+
+def parse_and_clean(pages: list[Page], undecoded_bytes: list[bool]) -> CleanedPages:
+    """`parse_pages`, and every page's records cleaned (`prepare_records`) in one frame.
 
     Whether a record can be a paper at all is judged on its stored values (`etl.parse.
-    implausible`: a title with a letter or digit, an abstract of a plausible length), which
-    only the line parser does. A page the fast parser took where a cleaned record fails that
-    is parsed again by the line parser, which rejects the record: rare, so the batch is then
-    cleaned again whole.
+    implausible`), which only the line parser does. A page the fast parser took where a
+    cleaned record may fail that (`_implausible_rows`) is parsed again by the line parser,
+    which rejects the record, and only its records are cleaned again.
     """
     parsed = parse_pages(pages, undecoded_bytes)
+    counts = [raw.height for _, raw in parsed]
     if not parsed:
-        return []
+        return CleanedPages([], pl.DataFrame(schema=RECORD_COLUMNS), [])
     records = prepare_records(pl.concat([raw for _, raw in parsed]))
-    page_of_row = np.repeat(np.arange(len(parsed)), [raw.height for _, raw in parsed])
-    again = set(page_of_row[_implausible_rows(records)].tolist())
+    page_of_row = np.repeat(np.arange(len(parsed)), counts)
+    again = sorted(set(page_of_row[_implausible_rows(records)].tolist()))
     if again:
-        parsed = [
-            _line_parsed(page, undecoded) if number in again else found
-            for number, (page, undecoded, found) in enumerate(
-                zip(pages, undecoded_bytes, parsed, strict=True)
-            )
-        ]
-        records = prepare_records(pl.concat([raw for _, raw in parsed]))
-    cleaned, first = [], 0
-    for dump, raw in parsed:
-        cleaned.append((dump, records.slice(first, raw.height)))
-        first += raw.height
-    return cleaned
+        firsts = np.concatenate([[0], np.cumsum(counts)])
+        for number in again:
+            parsed[number] = _line_parsed(pages[number], undecoded_bytes[number])
+        redone = prepare_records(pl.concat([parsed[number][1] for number in again]))
+        pieces, redone_first = [], 0
+        for number, (_, raw) in enumerate(parsed):
+            if number in again:
+                pieces.append(redone.slice(redone_first, raw.height))
+                redone_first += raw.height
+                counts[number] = raw.height
+            else:
+                pieces.append(records.slice(int(firsts[number]), counts[number]))
+        records = pl.concat(pieces)
+    return CleanedPages([dump for dump, _ in parsed], records, counts)
 
 
 def _implausible_rows(records: pl.DataFrame) -> np.ndarray:
-    """Cleaned records `etl.parse.implausible` would reject (as a boolean mask)."""
-    length = pl.col("abstract").str.len_chars()
-    bad = ~pl.col("title").str.contains(r"[\p{L}\p{N}]") | ~length.is_between(
-        config.MIN_ABSTRACT_CHARS, config.MAX_ABSTRACT_CHARS
+    """Cleaned records `etl.parse.implausible` may reject (a boolean mask): a title without
+    an ASCII letter or digit (the line parser asks Python, whose Unicode tables are neither
+    polars' nor DuckDB's), an abstract of an implausible length, chrome in either."""
+    title, abstract = pl.col("title"), pl.col("abstract")
+    length = abstract.str.len_chars()
+    bad = (
+        ~title.str.contains("[0-9A-Za-z]")
+        | title.str.contains(BOILERPLATE_TEXT)
+        | ~length.is_between(config.MIN_ABSTRACT_CHARS, config.MAX_ABSTRACT_CHARS)
+        | ((length <= config.MAX_TITLE_CHARS) & abstract.str.contains(BOILERPLATE_TEXT))
     )
     return records.select(bad.fill_null(False)).to_series().to_numpy()
 
 
-def _merge_pages(
-    total_lines: int, pages: list[Page], parsed: list[tuple[ParsedDump, pl.DataFrame]]
-) -> tuple[ParsedDump, pl.DataFrame]:
-    """One dump's pages, parsed on their own, as the dump: counts summed, line numbers shifted."""
+def _merge_pages(total_lines: int, pages: list[Page], parsed: list[ParsedDump]) -> ParsedDump:
+    """One dump's pages, parsed on their own, as the dump: counts summed, lines shifted."""
     if len(parsed) == 1:
         return parsed[0]
     merged = ParsedDump(dump_format=None, total_lines=total_lines)
-    frames, start = [], 0
-    for page, (dump, raw) in zip(pages, parsed, strict=True):
-        frames.append(_add_page(merged, dump, raw, start))
+    start = 0
+    for page, dump in zip(pages, parsed, strict=True):
+        _add_page(merged, dump, start)
         start += len(page.lines)
-    return merged, pl.concat(frames)
+    return merged
 
 
-def _add_page(merged: ParsedDump, page: ParsedDump, raw: pl.DataFrame, start: int) -> pl.DataFrame:
-    """Count a page parsed on its own into its dump; its records, with dump line numbers."""
+def _add_page(merged: ParsedDump, page: ParsedDump, start: int) -> None:
+    """Count a page parsed on its own into its dump, which it begins at line `start` + 1."""
     merged.rejects += [
         Reject(r.line_start + start, r.line_end + start, r.reason, r.text) for r in page.rejects
     ]
@@ -235,10 +261,9 @@ def _add_page(merged: ParsedDump, page: ParsedDump, raw: pl.DataFrame, start: in
     merged.record_lines += page.record_lines
     merged.rejected_lines += page.rejected_lines
     if start == 0:
-        merged.page_date_text, merged.captured_on = page.page_date_text, page.captured_on
+        merged.page_date_text = page.page_date_text
     if merged.dump_format != "search_page" and page.dump_format is not None:
         merged.dump_format = page.dump_format
-    return raw.with_columns(pl.col("line_start") + start, pl.col("line_end") + start)
 
 
 @dataclass
@@ -292,26 +317,44 @@ def parse_files(
     texts = [_dump_text(*dump) for dump in dumps]
     pages = [page for text in texts for page in text.pages]
     undecoded = [text.undecoded_bytes for text in texts for _ in text.pages]
-    parsed = iter(parse_and_clean(pages, undecoded))
-    accounts, frames = [], []
+    cleaned = parse_and_clean(pages, undecoded)
+    page_starts = [start for text in texts for start in _starts(text.pages)]
+    records = cleaned.with_dump_lines(page_starts)
+    page_dumps, page_counts = iter(cleaned.dumps), iter(cleaned.counts)
+    accounts, heights = [], []
     for text in texts:
         if text.skipped is not None:  # its one warning says so already
-            dump, records = text.skipped, pl.DataFrame(schema=RECORD_COLUMNS)
+            dump, height = text.skipped, 0
         else:
-            own = [next(parsed) for _ in text.pages]
-            dump, records = _merge_pages(text.total_lines, text.pages, own)
+            own = [next(page_dumps) for _ in text.pages]
+            height = sum(next(page_counts) for _ in text.pages)
+            dump = _merge_pages(text.total_lines, text.pages, own)
             text.warnings.extend(_dump_warnings(text.source_file, dump))
         accounts.append(_account(text.source_file, text.sha256, dump, text.warnings))
-        frames.append(records)
-    if not frames:
+        heights.append(height)
+    if not accounts:
         return []
-    links = link_rows(pl.concat([records["abstract"] for records in frames]))
+    links = link_rows(records["abstract"])
     results, first = [], 0
-    for account, records in zip(accounts, frames, strict=True):
-        own_links = _links_between(links, first, first + records.height)
-        results.append(FileResult(**_shallow(account), records=records, links=own_links))
-        first += records.height
+    for account, height in zip(accounts, heights, strict=True):
+        results.append(
+            FileResult(
+                **_shallow(account),
+                records=records.slice(first, height),
+                links=_links_between(links, first, first + height),
+            )
+        )
+        first += height
     return results
+
+
+def _starts(pages: list[Page]) -> list[int]:
+    """Where each page begins in its dump (0-based line)."""
+    starts, start = [], 0
+    for page in pages:
+        starts.append(start)
+        start += len(page.lines)
+    return starts
 
 
 def _links_between(links: pl.DataFrame, first: int, end: int) -> pl.DataFrame:
@@ -346,14 +389,14 @@ def parse_big_file(
         # parsed at 16-20 MB/s.
         pages_read = ((page, _characters(page.lines)) for page in read_pages(path, plan))
         for batch in size_batches(pages_read, config.PARSE_BATCH_BYTES):
-            pages = [Page(p.lines, p.ends_with_newline, captured_on, plan.years) for p in batch]
-            parsed = parse_and_clean(pages, [False] * len(pages))
-            records = pl.concat(
-                [
-                    _add_page(dump, page_dump, page_records, page.first_line)
-                    for page, (page_dump, page_records) in zip(batch, parsed, strict=True)
-                ]
-            )
+            pages = [
+                Page(p.lines, p.ends_with_newline, captured_on, plan.years, p.followed)
+                for p in batch
+            ]
+            cleaned = parse_and_clean(pages, [False] * len(pages))
+            for page, page_dump in zip(batch, cleaned.dumps, strict=True):
+                _add_page(dump, page_dump, page.first_line)
+            records = cleaned.with_dump_lines([page.first_line for page in batch])
             writer.write(records, link_rows(records["abstract"]))
         entry = FileEntry(**_shallow(_account(source_file, sha, dump, [])), links=writer.links)
         entry.warnings = _dump_warnings(source_file, dump)

@@ -24,10 +24,10 @@ from etl.dates import (
     MONTHS,
     FooterDate,
     capture_year,
+    latest_today,
     parse_footer_date,
 )
 from etl.parse import (
-    GLUED_PAGE_STARTS,
     GLUED_PREFIXES,
     HTML_START,
     PAGE_BOILERPLATE,
@@ -109,6 +109,7 @@ class Page:
     ends_with_newline: bool
     captured_on: dt.date | None
     dump_years: list[int] | None = None  # None: the page is the whole dump; years from it
+    followed: bool = False  # another page of the dump comes after it
 
 
 def parse_regular(
@@ -218,16 +219,12 @@ class _Batch:
         ends = starts + self.token_counts
         self.alive &= self.token_counts > 0
         lines = tokens["line"]
-        # A page-opening chrome glued to the end of a line (dumps joined without a newline):
-        # the line parser cuts it off. Lines ending so are few (`... a new`), and Python
-        # tells which of them are glued (`strip_glued_page_start`).
-        ending = pl.any_horizontal(
-            lines.str.ends_with(chrome) & (lines != chrome) for chrome in GLUED_PAGE_STARTS
-        )
-        candidates = tokens.select(ending).to_series().arg_true()
-        for row, line in zip(candidates, _at(lines, candidates.to_numpy()), strict=True):
-            if strip_glued_page_start(line) != line:
-                self.alive[token_page[row]] = False
+        # The next page's opening chrome glued to a page's last line (dumps joined without a
+        # newline): the line parser cuts it off.
+        followed = np.flatnonzero(self.alive & [page.followed for page in pages])
+        for number, last in zip(followed, _at(lines, ends[followed] - 1), strict=True):
+            if strip_glued_page_start(last) != last:
+                self.alive[number] = False
         for number, first in zip(
             np.flatnonzero(self.alive), _at(lines, starts[self.alive]), strict=True
         ):
@@ -420,7 +417,7 @@ def _resolve_dates(batch: _Batch, records: pl.DataFrame) -> pl.DataFrame:
             batch.alive[number] = False
             continue
         capture_years[number], capture_sources[number] = capture.year, capture.source
-        latest[number] = capture.latest or dt.date.max
+        latest[number] = capture.latest or latest_today()
         batch.captured_on[number] = capture.captured_on
     page = records["page"].to_numpy()
     year = pl.coalesce(

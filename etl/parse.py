@@ -17,6 +17,7 @@ record's footer line), and a record any of whose lines holds them is rejected wh
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -94,6 +95,21 @@ def strip_glued_boilerplate(line: str) -> str:
     return line
 
 
+# Page chrome and footer shapes that never are a paper's title, nor an abstract as short as
+# a title can be: the papers suite's `title_not_boilerplate` and `abstract_not_boilerplate`
+# patterns (tests/test_validate.py keeps them equal).
+BOILERPLATE_PATTERNS = (
+    "^Subscribe(?:[^a-z]|$)",
+    "Get trending papers",
+    "^Daily Papers$",
+    "^byAK and the research community$",
+    r"•\s*[0-9][0-9,]*\s+authors?",
+    "^[·•]$",
+    "^(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{1,2}(?:, [0-9]{4})?$",
+)
+BOILERPLATE_TEXT = "|".join(f"(?:{pattern})" for pattern in BOILERPLATE_PATTERNS)
+_BOILERPLATE_TEXT = re.compile(BOILERPLATE_TEXT)
+
 # The lines a copied page opens with (a listing page's `new`, a search page's `Get trending
 # papers ...`), glued to the end of the line before them when a dump that ends without a
 # newline, as a browser copy does, is joined to the next: `Dec 20, 2022new`.
@@ -108,7 +124,8 @@ def strip_glued_page_start(line: str) -> str:
     """`Dec 20, 2022Get trending papers in your email inbox once a day!` -> `Dec 20, 2022`.
 
     Only chrome glued on with nothing between: after a space it is prose quoting it, and
-    `new` after a letter ends a word (`knew`)."""
+    `new` after a letter ends a word (`knew`). Only for the last line before a page's chrome
+    (`tokenize`): `Brand-new` elsewhere is a title."""
     for chrome in GLUED_PAGE_STARTS:
         if line.endswith(chrome) and len(line) > len(chrome):
             before = line[-len(chrome) - 1]
@@ -117,11 +134,24 @@ def strip_glued_page_start(line: str) -> str:
     return line
 
 
-def tokenize(lines: list[str], undecoded_bytes: bool = False) -> Iterator[Token]:
+def _chrome_follows(lines: list[str], index: int, followed: bool) -> bool:
+    """Whether page chrome comes next after `lines[index]`: the next non-blank line, or,
+    after the last, the next page's (when one `followed`)."""
+    for line in itertools.islice(lines, index + 1, None):
+        if line and not line.isspace():
+            return line in _BOILERPLATE_LINES
+    return followed
+
+
+def tokenize(
+    lines: list[str], undecoded_bytes: bool = False, followed: bool = False
+) -> Iterator[Token]:
     """Classify each non-blank line; blank lines are skipped (they are boilerplate).
 
     With `undecoded_bytes`, a line holding undecodable bytes is classified by its other
-    characters (`_read_past_undecoded`).
+    characters (`_read_past_undecoded`). A page's opening chrome glued to the line before it
+    (`strip_glued_page_start`) is cut off where chrome follows: in these lines, or, when
+    another page `followed` them, after their last line.
     """
     after_header = True  # the file start counts as a header position for glued chrome
     for index, line in enumerate(lines):
@@ -145,7 +175,8 @@ def tokenize(lines: list[str], undecoded_bytes: bool = False) -> Iterator[Token]
                 after_header = True
                 continue
             line = unglued
-        line = strip_glued_page_start(line)
+        if line.endswith(GLUED_PAGE_STARTS) and _chrome_follows(lines, index, followed):
+            line = strip_glued_page_start(line)
         first = line[0]
         if first in " •":
             match = _AUTHORS.fullmatch(line)
@@ -434,6 +465,7 @@ def parse_lines(
     *,
     undecoded_bytes: bool = False,
     dump_years: list[int] | None = None,
+    followed: bool = False,
 ) -> ParsedDump:
     """`parse_dump` on lines already split. `dump_years`, when given, are the explicit years
     to infer the capture year from (a page of a multi-page dump uses the whole dump's)."""
@@ -455,7 +487,7 @@ def parse_lines(
         Kind.DATE: assembler.on_date,
         Kind.TEXT: assembler.on_text,
     }
-    for token in tokenize(lines, undecoded_bytes):
+    for token in tokenize(lines, undecoded_bytes, followed):
         handlers[token.kind](token)
     assembler.finish()
 
@@ -474,6 +506,8 @@ def parse_lines(
         _reject_cut_off_abstract(dump, labels, lines)
     if undecoded_bytes:
         _reject_records(dump, labels, lines, _undecodable)
+    if dump_years is None:  # a record that cannot be a paper still dates its page
+        dump_years = _footer_years(dump.records)
     _reject_records(dump, labels, lines, implausible)
     _resolve_dates(dump, labels, captured_on, assembler.page_date, dump_years)
     # Only titles still in a record: one rejected whole has its reject's warning instead.
@@ -561,8 +595,7 @@ def dump_years(lines: list[str]) -> list[int]:
 def explicit_year(line: str) -> int | None:
     """The year of a footer date line that shows one (`Feb 28, 2024`, maybe with the next
     dump's chrome glued to it), else None."""
-    if len(line) > 24:
-        line = strip_glued_page_start(line)
+    line = strip_glued_page_start(line)  # harmless where no chrome follows: no date then
     if len(line) > 24 or ", " not in line:
         return None
     date = parse_footer_date(line)
@@ -610,16 +643,22 @@ def _undecodable(record: RawRecord, span: list[str]) -> str | None:
 def implausible(record: RawRecord, span: list[str] | None = None) -> str | None:
     """Why a record cannot be a paper, by the papers table's rules on stored values (a title
     with a letter or a digit; an abstract of `MIN_ABSTRACT_CHARS` to `MAX_ABSTRACT_CHARS`
-    characters), or None. Kept as a record, it failed validation and refused the whole build
-    (`---` for a title), where it is one dump's bad record."""
-    if not any(c.isalnum() for c in stored_text(record.title)):
+    characters; neither reading as chrome, `BOILERPLATE_PATTERNS`), or None. Kept as a
+    record, it failed validation and refused the whole build (`---` for a title), where it
+    is one dump's bad record."""
+    title = stored_text(record.title)
+    if not any(c.isalnum() for c in title):
         return "title_without_letter_or_digit"
+    if _BOILERPLATE_TEXT.search(title):
+        return "boilerplate_in_record"
     if record.abstract is not None:
-        length = len(stored_text(record.abstract))
-        if length < config.MIN_ABSTRACT_CHARS:
+        abstract = stored_text(record.abstract)
+        if len(abstract) < config.MIN_ABSTRACT_CHARS:
             return "abstract_too_short"
-        if length > config.MAX_ABSTRACT_CHARS:
+        if len(abstract) > config.MAX_ABSTRACT_CHARS:
             return "abstract_too_long"
+        if len(abstract) <= config.MAX_TITLE_CHARS and _BOILERPLATE_TEXT.search(abstract):
+            return "boilerplate_in_record"
     return None
 
 
@@ -659,6 +698,20 @@ def _reject_records(
         _reject_span(dump, labels, start, end, reason, text)
 
 
+def _dated(records: list[RawRecord]) -> list[tuple[RawRecord, FooterDate]]:
+    """The records with a footer date, and that date."""
+    dated = []
+    for record in records:
+        footer = parse_footer_date(record.date_line_text) if record.date_line_text else None
+        if footer is not None:
+            dated.append((record, footer))
+    return dated
+
+
+def _footer_years(records: list[RawRecord]) -> list[int]:
+    return [footer.year for _, footer in _dated(records) if footer.year is not None]
+
+
 def _resolve_dates(
     dump: ParsedDump,
     labels: bytearray,
@@ -667,13 +720,9 @@ def _resolve_dates(
     dump_years: list[int] | None = None,
 ) -> None:
     """Give every footer date its year; impossible dates move to rejects."""
-    dated: list[tuple[RawRecord, FooterDate]] = []
-    for record in dump.records:
-        footer = parse_footer_date(record.date_line_text) if record.date_line_text else None
-        if footer is not None:
-            dated.append((record, footer))
+    dated = _dated(dump.records)
     if dump_years is None:
-        dump_years = [footer.year for _, footer in dated if footer.year is not None]
+        dump_years = _footer_years(dump.records)
     capture = capture_year(captured_on, dump_years, page_date)
     dump.captured_on = capture.captured_on
     for record, footer in dated:

@@ -114,15 +114,22 @@ def read_manifest(
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         return dates, [Warning_(path.name, 0, f"manifest unreadable, ignored: {exc}")]
-    reader = csv.DictReader(text.splitlines())
+    lines = text.splitlines()
+    reader = csv.DictReader(lines)
     if reader.fieldnames is None or not {"file", "captured_on"} <= set(reader.fieldnames):
         return dates, [
             Warning_(path.name, 1, "manifest needs the columns file,captured_on,source_url")
         ]
     first_row: dict[str, int] = {}
     today = latest_today()
+    end = reader.line_num  # the header's last line
     for row in reader:
-        line = reader.line_num  # the row's last line (a quoted field may span several)
+        # The row's first line: after the last row's end and any blank lines (which the
+        # reader skips); a quoted field may make a row span several.
+        line = end + 1
+        while not lines[line - 1].strip():
+            line += 1
+        end = reader.line_num
         name, value = (row.get("file") or "").strip(), (row.get("captured_on") or "").strip()
         if not name:
             continue

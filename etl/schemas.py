@@ -62,6 +62,9 @@ REJECT_REASONS: dict[str, str] = {
     "abstract_too_short": (
         f"a record whose abstract has fewer than {config.MIN_ABSTRACT_CHARS} characters"
     ),
+    "boilerplate_in_record": (
+        "a record whose title, or abstract as short as a title, reads as page chrome or a footer"
+    ),
     "abstract_too_long": (
         f"a record whose abstract has more than {config.MAX_ABSTRACT_CHARS:,} characters"
     ),

@@ -36,6 +36,7 @@ class StreamedPage:
     first_line: int  # 0-based index in the dump of the page's first line
     lines: list[str]
     ends_with_newline: bool  # as the page's own text would: true for all but the last
+    followed: bool  # another page comes after it: true for all but the last
 
 
 def _lines(path: Path) -> Iterator[tuple[str, bool]]:
@@ -82,10 +83,10 @@ def read_pages(path: Path, plan: PagePlan) -> Iterator[StreamedPage]:
     lines: list[str] = []
     for index, (line, _) in enumerate(_lines(path)):
         if index == page_end:
-            yield StreamedPage(page_start, lines, True)
+            yield StreamedPage(page_start, lines, True, True)
             page_start, page_end, lines = index, next(bounds, None), []
         lines.append(line)
-    yield StreamedPage(page_start, lines, plan.ends_with_newline)
+    yield StreamedPage(page_start, lines, plan.ends_with_newline, False)
 
 
 _OTHER_BOMS = (

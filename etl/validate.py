@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 
 from etl import config, schemas
+from etl.dates import latest_today
 from etl.messages import labelled
 
 if TYPE_CHECKING:
@@ -576,8 +577,6 @@ def _failed_suite(name: str, rule: str, what: str, message: str) -> SuiteReport:
     )
 
 
-# Where the calendar date is latest: the Line Islands, UTC+14.
-_LATEST_TIME_ZONE = dt.timezone(dt.timedelta(hours=14))
 
 
 def validate_tables(
@@ -602,7 +601,7 @@ def validate_tables(
     on the calendar.
     """
     started = time.perf_counter()
-    today = today or dt.datetime.now(_LATEST_TIME_ZONE).date()
+    today = today or latest_today()
     documents = load_suite_documents(expectations_dir)
     unknown = set(suites or ()) - {s.name for s in documents}
     if unknown:

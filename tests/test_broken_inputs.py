@@ -168,14 +168,17 @@ EXPECTED: dict[str, Expected] = {
         ["date_after_capture.txt:19: date out of range: 'Dec 24'"],
         totals=(28, 18, 9, 1),
     ),
-    # Used to crash the build (capture year inferred as 10000). Now no capture year is
-    # inferred; the explicit 9999 date itself is kept: nothing bounds dates from above when
-    # the capture date is unknown.
+    # Used to crash the build (capture year inferred as 10000), then to fail validation
+    # (a paper from the future refused every dump). No date is after today, and no capture
+    # year is inferred from a year no capture could follow.
     "date_year_9999.txt": Expected(
-        [("Planning Models", 4, D(9999, 1, 1)), ("Retrieval Bench", 4, None)],
-        [(27, 27, "unknown_capture_year")],
-        ["date_year_9999.txt:27: unknown capture year: 'Apr 5'"],
-        totals=(28, 18, 9, 1),
+        [("Planning Models", 4, None), ("Retrieval Bench", 4, None)],
+        [(19, 19, "date_out_of_range"), (27, 27, "unknown_capture_year")],
+        [
+            "date_year_9999.txt:19: date out of range: 'Jan 1, 9999'",
+            "date_year_9999.txt:27: unknown capture year: 'Apr 5'",
+        ],
+        totals=(28, 18, 8, 2),
     ),
     # The 5,000-character title is refused, so its abstract and footer have no paper.
     "title_5000_chars.txt": Expected(

@@ -520,7 +520,7 @@ def test_manifest_dates_no_capture_can_have_are_warned_about_and_ignored(raw_dir
     assert outcome.exit_code == 0, outcome.message
     assert [str(w) for w in outcome.warnings] == [
         "manifest.csv:3: captured_on 2205-11-11 is after today; ignored",
-        "manifest.csv:5: captured_on 1989-12-31 is before 1990; ignored",
+        "manifest.csv:4: captured_on 1989-12-31 is before 1990; ignored",
         f"manifest.csv:6: 00_typo.txt is not a dump in {raw_dir}; row ignored",
     ]
     captured = outcome.tables["sources"].to_pydict()

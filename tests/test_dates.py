@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from etl.dates import capture_year, parse_footer_date, resolve_date
+from etl.dates import FooterDate, capture_year, latest_today, parse_footer_date, resolve_date
 
 
 def test_footer_date_with_year_and_upvotes():
@@ -57,3 +57,24 @@ def test_leap_day_depends_on_the_year():
         2024, 2, 29
     )
     assert resolve_date(leap, capture_year(dt.date(2025, 12, 1), [], None))[2] == "invalid_date"
+
+
+def test_nothing_is_dated_after_today():
+    """A page showing a year to come, or a page date not reached yet this year, gave papers
+    and captures from the future: validation refused every dump of the build."""
+    today = latest_today()
+    shown = FooterDate(f"Jan 1, {today.year}", 1, 1, today.year, None)
+    assert capture_year(None, [today.year], None) == capture_year(None, [], None)
+    assert resolve_date(shown, capture_year(None, [], None))[0] == dt.date(today.year, 1, 1)
+    ahead = FooterDate(f"Dec 31, {today.year + 1}", 12, 31, today.year + 1, None)
+    assert resolve_date(ahead, capture_year(None, [], None)) == (
+        None,
+        "explicit",
+        "date_out_of_range",
+    )
+    # Captured in a year shown as last year's, on a page date this year has not reached.
+    tomorrow = today + dt.timedelta(days=1)
+    if tomorrow.year == today.year:
+        page = FooterDate(f"{tomorrow:%b} {tomorrow.day}", tomorrow.month, tomorrow.day, None, None)
+        capture = capture_year(None, [today.year - 1], page)
+        assert (capture.year, capture.captured_on, capture.latest) == (today.year, None, today)

@@ -350,25 +350,56 @@ def test_an_abstract_joined_to_the_next_dump_loses_the_chrome_only():
     assert glued.records["abstract"].to_list() == [ABSTRACT_1, ABSTRACT_2]
 
 
-def test_prose_quoting_the_chrome_keeps_it():
-    """Only chrome glued on with nothing between is cut off."""
-    quoting = ABSTRACT_1.rstrip(".") + ": Get trending papers in your email inbox!"
-    result = parse_file(compact(("A", quoting)).encode(), "q.txt", CAPTURED)
-    assert result.records["abstract"].to_list() == [quoting]
+def test_prose_quoting_the_chrome_keeps_it_when_long_enough_not_to_be_chrome():
+    """Only chrome glued on with nothing between is cut off. An abstract as short as a title
+    quoting it reads as chrome (the papers rules), and is rejected; a longer one is kept."""
+    for abstract, kept in ((ABSTRACT_1, False), (ABSTRACT_1 * 2, True)):
+        quoting = abstract.rstrip(".") + ": Get trending papers in your email inbox!"
+        result = parse_file(compact(("A", quoting)).encode(), "q.txt", CAPTURED)
+        assert result.records["abstract"].to_list() == ([quoting] if kept else [])
+        assert [r.reason for r in result.rejects] == ([] if kept else ["boilerplate_in_record"])
+
+
+def test_a_title_ending_in_new_is_kept_where_no_chrome_follows():
+    text = compact(("Brand-new", ABSTRACT_1), ("B", ABSTRACT_2))
+    assert parse_file(text.encode(), "n.txt", CAPTURED).records["title"].to_list() == [
+        "Brand-new",
+        "B",
+    ]
+    assert [r.title for r in parse_dump(text, CAPTURED).records] == ["Brand-new", "B"]
+
+
+def test_a_glued_date_still_dates_the_dump():
+    """`Dec 20, 2022new` is the dump's only explicit year: the yearless date of the page
+    after it takes the year after it, as with a line break between them."""
+    first = search_page(paper("A", ABSTRACT_1, footer(date="Dec 20, 2022"))).rstrip("\n")
+    second = search_page(paper("B", ABSTRACT_2))
+    glued = parse_file((first + second).encode(), "g.txt", None)
+    apart = parse_file((first + "\n" + second).encode(), "a.txt", None)
+    assert glued.rejects == apart.rejects == []
+    dates = glued.records["published_date"].to_list()
+    assert dates == apart.records["published_date"].to_list()
+    assert dates == [dt.date(2022, 12, 20), dt.date(2023, 4, 5)]
+    assert [r.published_date for r in parse_dump(first + second).records] == dates
 
 
 def test_a_listing_page_joined_without_a_newline_keeps_the_last_date_and_abstract():
     """A listing page opens with `new`: `Apr 5new`, or an abstract's `... benchmarks.new`."""
-    for first in (
-        search_page(paper("A", ABSTRACT_1)),
-        compact(("A", ABSTRACT_1)),
+    for first, first_date in (
+        (search_page(paper("A", ABSTRACT_1)), dt.date(2025, 4, 5)),
+        (compact(("A", ABSTRACT_1)), None),
     ):
         text = first.rstrip("\n") + search_page(paper("B", ABSTRACT_2))
         joined = parse_file(text.encode(), "joined.txt", CAPTURED)
         assert joined.rejects == [] and joined.warnings == []
         assert joined.records["title"].to_list() == ["A", "B"]
         assert joined.records["abstract"].to_list() == [ABSTRACT_1, ABSTRACT_2]
-    assert joined.records["published_date"].to_list() == [None, dt.date(2025, 4, 5)]
+        dates = [first_date, dt.date(2025, 4, 5)]
+        assert joined.records["published_date"].to_list() == dates
+        whole = parse_dump(text, CAPTURED)  # the line parser, not cut into pages
+        assert [(r.title, r.abstract, r.published_date) for r in whole.records] == list(
+            zip(["A", "B"], [ABSTRACT_1, ABSTRACT_2], dates, strict=True)
+        )
     a_word = compact(("A", ABSTRACT_1.rstrip(".") + " that nobody knew"))
     kept = parse_file(a_word.encode(), "k.txt", CAPTURED)
     assert kept.records["abstract"].to_list() == [ABSTRACT_1.rstrip(".") + " that nobody knew"]
@@ -410,3 +441,15 @@ def test_records_within_the_bounds_once_stored_are_kept():
         result = parse_file(text.encode(), "c.txt", CAPTURED)
         assert result.rejects == [], title
         assert result.records["title"].to_list() == [title]
+
+
+def test_a_record_that_cannot_be_a_paper_still_dates_its_page():
+    """Its footer's explicit year is the page's only one: B's yearless date needs it."""
+    text = search_page(
+        paper("---", ABSTRACT_1, footer(date="Mar 3, 2024")), paper("B", ABSTRACT_2)
+    )
+    fast, slow = parse_file(text.encode(), "d.txt", None), parse_dump(text)
+    assert fast.records["published_date"].to_list() == [dt.date(2025, 4, 5)]  # after 2024
+    assert [r.published_date for r in slow.records] == [dt.date(2025, 4, 5)]
+    for result in (fast, slow):
+        assert [r.reason for r in result.rejects] == ["title_without_letter_or_digit"]

@@ -28,6 +28,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from etl import config, schemas
+from etl.parse import BOILERPLATE_PATTERNS
 from etl.validate import (
     PYTHON_WHITESPACE,
     REPORT_DIR_ENV,
@@ -855,6 +856,7 @@ def test_abstracts_and_titles_share_one_boilerplate_list() -> None:
     assert (
         rules["abstract_not_boilerplate"]["regex_list"]
         == rules["title_not_boilerplate"]["regex_list"]
+        == list(BOILERPLATE_PATTERNS)  # what the parser rejects records by
     )
 
 
