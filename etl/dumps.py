@@ -228,15 +228,19 @@ def _implausible_rows(records: pl.DataFrame) -> np.ndarray:
     """Cleaned records `etl.parse.implausible` may reject (a boolean mask): a title without
     an ASCII letter or digit (the line parser asks Python, whose Unicode tables are neither
     polars' nor DuckDB's), an abstract of an implausible length, chrome in either."""
-    title, abstract = pl.col("title"), pl.col("abstract")
-    length = abstract.str.len_chars()
+    title, length = records["title"], records["abstract"].str.len_chars()
     bad = (
         ~title.str.contains("[0-9A-Za-z]")
         | title.str.contains(BOILERPLATE_TEXT)
         | ~length.is_between(config.MIN_ABSTRACT_CHARS, config.MAX_ABSTRACT_CHARS)
-        | ((length <= config.MAX_TITLE_CHARS) & abstract.str.contains(BOILERPLATE_TEXT))
-    )
-    return records.select(bad.fill_null(False)).to_series().to_numpy()
+    ).fill_null(False)
+    # Only short abstracts are held to the chrome patterns: few, and a regex over every
+    # abstract took a third of this check's time.
+    short = (length <= config.MAX_TITLE_CHARS).fill_null(False).arg_true()
+    if short.len():
+        chrome = records["abstract"].gather(short).str.contains(BOILERPLATE_TEXT)
+        bad = bad.scatter(short, bad.gather(short) | chrome)
+    return bad.to_numpy()
 
 
 def _merge_pages(total_lines: int, pages: list[Page], parsed: list[ParsedDump]) -> ParsedDump:
