@@ -113,11 +113,7 @@ _BOILERPLATE_TEXT = re.compile(BOILERPLATE_TEXT)
 # The lines a copied page opens with (a listing page's `new`, a search page's `Get trending
 # papers ...`), glued to the end of the line before them when a dump that ends without a
 # newline, as a browser copy does, is joined to the next: `Dec 20, 2022new`.
-GLUED_PAGE_STARTS = (
-    "Get trending papers in your email inbox once a day!",
-    "Get trending papers in your email inbox!",
-    "new",
-)
+GLUED_PAGE_STARTS = (*(p for p in PAGE_BOILERPLATE if p.startswith("Get trending")), "new")
 
 
 def strip_glued_page_start(line: str) -> str:
