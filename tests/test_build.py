@@ -163,14 +163,14 @@ def test_a_build_without_validation_never_imports_pandas(raw_dir, tmp_path):
         "    print(outcome.exit_code, outcome.summary.rejects, outcome.summary.files_from_cache)\n"
         "print('pandas' in sys.modules)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", build_twice],
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-        check=True,
-    )
-    assert result.stdout.split("\n")[:3] == ["0 1 0", "0 1 3", "False"]
+    assert python_prints(build_twice).split("\n")[:3] == ["0 1 0", "0 1 3", "False"]
+
+
+def python_prints(code: str) -> str:
+    """What `python -c code` prints, run from the project (a process of its own)."""
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT, check=True
+    ).stdout
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="Linux only")
@@ -180,14 +180,7 @@ def test_the_cli_and_its_children_run_without_huge_pages():
         "import subprocess; from etl import cli; cli.app = lambda: subprocess.run("
         "['grep', 'THP_enabled', '/proc/self/status'], check=True); cli.main()"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", show_child],
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-        check=True,
-    )
-    assert result.stdout.split() == ["THP_enabled:", "0"]
+    assert python_prints(show_child).split() == ["THP_enabled:", "0"]
 
 
 def test_bad_files_do_not_stop_the_good_ones(raw_dir, tmp_path):
