@@ -19,7 +19,7 @@ DUMP_SUFFIX = ".txt"
 # record store's layout changes (its metadata pickles FileEntry, StoredRecords, Reject and
 # Warning_, and a links frame: tests/test_store.py pins their fields and columns to this
 # version); it keys the per-dump cache so that stale parses are never reused.
-PARSER_VERSION = "20"
+PARSER_VERSION = "21"
 
 # Parquet output: zstd, fixed row-group size, no wall-clock metadata, so that the
 # same input gives byte-identical files.

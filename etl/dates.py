@@ -83,6 +83,8 @@ def capture_year(
     every dump of the build."""
     if manifest_date is not None:
         return CaptureYear(manifest_date.year, "capture_date", manifest_date, manifest_date)
+    # A year before any paper (a typo, `1900`) dates no capture: its date is rejected anyway.
+    explicit_years = [y for y in explicit_years if y >= config.MIN_PUBLISHED_YEAR]
     if not explicit_years:
         return CaptureYear(None, None, None, None)
     year = max(explicit_years) + 1

@@ -231,6 +231,7 @@ def _implausible_rows(records: pl.DataFrame) -> np.ndarray:
     title, length = records["title"], records["abstract"].str.len_chars()
     bad = (
         ~title.str.contains("[0-9A-Za-z]")
+        | (title.str.len_chars() > config.MAX_TITLE_CHARS)
         | title.str.contains(BOILERPLATE_TEXT)
         | ~length.is_between(config.MIN_ABSTRACT_CHARS, config.MAX_ABSTRACT_CHARS)
     ).fill_null(False)

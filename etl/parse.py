@@ -17,7 +17,6 @@ record's footer line), and a record any of whose lines holds them is rejected wh
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -133,9 +132,10 @@ def strip_glued_page_start(line: str) -> str:
 def _chrome_follows(lines: list[str], index: int, followed: bool) -> bool:
     """Whether page chrome comes next after `lines[index]`: the next non-blank line, or,
     after the last, the next page's (when one `followed`)."""
-    for line in itertools.islice(lines, index + 1, None):
-        if line and not line.isspace():
-            return line in _BOILERPLATE_LINES
+    for later in range(index + 1, len(lines)):
+        line = lines[later]
+        if line and not line.isspace():  # chrome as `page_starts` knows it
+            return line in _BOILERPLATE_LINES or line.startswith(_PAGE_MARK)
     return followed
 
 
@@ -163,7 +163,7 @@ def tokenize(
             after_header = token.kind == Kind.HEADER
             yield token
             continue
-        if after_header:
+        if after_header or line.startswith(_PAGE_MARK):  # a page's start, as page_starts says
             after_header = False
             unglued = strip_glued_boilerplate(line)
             if not unglued:
@@ -645,6 +645,8 @@ def implausible(record: RawRecord, span: list[str] | None = None) -> str | None:
     title = stored_text(record.title)
     if not any(c.isalnum() for c in title):
         return "title_without_letter_or_digit"
+    if len(title) > config.MAX_TITLE_CHARS:  # NFC can lengthen one that was short enough
+        return "title_too_long"
     if _BOILERPLATE_TEXT.search(title):
         return "boilerplate_in_record"
     if record.abstract is not None:

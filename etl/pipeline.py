@@ -126,10 +126,9 @@ def read_manifest(
     for row in reader:
         # The row's first line: after the last row's end and any blank lines (which the
         # reader skips); a quoted field may make a row span several.
-        line = end + 1
-        while not lines[line - 1].strip():
+        line, end = end + 1, reader.line_num
+        while line < end and not lines[line - 1].strip():
             line += 1
-        end = reader.line_num
         name, value = (row.get("file") or "").strip(), (row.get("captured_on") or "").strip()
         if not name:
             continue

@@ -508,6 +508,7 @@ def test_manifest_dates_no_capture_can_have_are_warned_about_and_ignored(raw_dir
         f"{search},2205-11-11,\n"
         f'{compact},1989-12-31,"a url\nover two lines"\n'
         "00_typo.txt,2025-11-11,\n"
+        "  \n"  # a row of whitespace: an IndexError stopped the build
     )
     outcome = build(raw_dir, tmp_path / "out")
     assert outcome.exit_code == 0, outcome.message

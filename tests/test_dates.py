@@ -78,3 +78,10 @@ def test_nothing_is_dated_after_today():
         page = FooterDate(f"{tomorrow:%b} {tomorrow.day}", tomorrow.month, tomorrow.day, None, None)
         capture = capture_year(None, [today.year - 1], page)
         assert (capture.year, capture.captured_on, capture.latest) == (today.year, None, today)
+
+
+def test_a_year_before_any_paper_dates_no_capture():
+    """`Jan 1, 1900` (a typo) made every record of its page captured in 1901."""
+    page = FooterDate("Nov 11", 11, 11, None, None)
+    assert capture_year(None, [1900], page) == capture_year(None, [], page)
+    assert capture_year(None, [1900, 2023], page).captured_on == dt.date(2024, 11, 11)

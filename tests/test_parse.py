@@ -453,3 +453,24 @@ def test_a_record_that_cannot_be_a_paper_still_dates_its_page():
     assert [r.published_date for r in slow.records] == [dt.date(2025, 4, 5)]
     for result in (fast, slow):
         assert [r.reason for r in result.rejects] == ["title_without_letter_or_digit"]
+
+
+def test_a_title_too_long_once_stored_is_rejected_by_both_parsers():
+    """300 characters as written, 600 in NFC (each U+0958 decomposes): papers' titles are 300
+    at most, and one this long failed validation and refused the build."""
+    text = compact(("A", ABSTRACT_2), ("\u0958" * 300, ABSTRACT_1))
+    for result in (parse_file(text.encode(), "t.txt", CAPTURED), parse_dump(text, CAPTURED)):
+        assert [(r.line_start, r.reason) for r in result.rejects] == [(5, "title_too_long")]
+
+
+def test_glued_chrome_before_a_page_mark_line_with_text_after_it_agrees():
+    """`page_starts` takes any line opening with the mark for a page's start; so does the
+    glue rule, or the page-by-page parse and the whole-dump parse told A's date apart."""
+    first = search_page(paper("A", ABSTRACT_1)).rstrip("\n") + "new"
+    second = "\n\nGet trending papers in your email inbox!Subscribe\n\nB\n\n" + ABSTRACT_2
+    text = first + second + "\n\n" + footer()
+    by_pages = parse_file(text.encode(), "p.txt", CAPTURED)
+    whole = parse_dump(text, CAPTURED)
+    assert by_pages.rejects == whole.rejects == []
+    dates = by_pages.records["published_date"].to_list()
+    assert dates == [r.published_date for r in whole.records] == [dt.date(2025, 4, 5)] * 2

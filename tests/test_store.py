@@ -120,7 +120,7 @@ def test_the_classes_the_cache_pickles_are_pinned_to_the_parser_version() -> Non
         for cls in (FileEntry, StoredRecords, Reject, Warning_)
     } | {"links frame": [(name, str(dtype)) for name, dtype in LINK_ROW_SCHEMA.items()]}
     assert (config.PARSER_VERSION, shape) == (
-        "20",
+        "21",
         {
             "FileEntry": [
                 ("source_file", "str"),
