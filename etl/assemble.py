@@ -53,9 +53,7 @@ def key_frame(entries: list[FileEntry], store: RecordStore) -> pl.DataFrame:
     # Two byte-identical dumps share one stored entry, so files are matched by position.
     counts = [e.record_count for e in stored]
     file_of_record = np.repeat(np.arange(len(stored), dtype=np.uint32), counts)
-    return store.scan(KEY_COLUMNS).with_columns(
-        pl.Series("file", file_of_record, dtype=pl.UInt32)
-    )
+    return store.scan(KEY_COLUMNS).with_columns(pl.Series("file", file_of_record, dtype=pl.UInt32))
 
 
 def _all_links(entries: list[FileEntry], store: RecordStore) -> pl.DataFrame:

@@ -249,10 +249,8 @@ def _merge_pages(total_lines: int, pages: list[Page], parsed: list[ParsedDump]) 
     if len(parsed) == 1:
         return parsed[0]
     merged = ParsedDump(dump_format=None, total_lines=total_lines)
-    start = 0
-    for page, dump in zip(pages, parsed, strict=True):
+    for start, dump in zip(_starts(pages), parsed, strict=True):
         _add_page(merged, dump, start)
-        start += len(page.lines)
     return merged
 
 

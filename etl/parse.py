@@ -134,8 +134,8 @@ def _chrome_follows(lines: list[str], index: int, followed: bool) -> bool:
     after the last, the next page's (when one `followed`)."""
     for later in range(index + 1, len(lines)):
         line = lines[later]
-        if line and not line.isspace():  # chrome as `page_starts` knows it
-            return line in _BOILERPLATE_LINES or line.startswith(_PAGE_MARK)
+        if line and not line.isspace():
+            return _is_chrome(line)
     return followed
 
 
@@ -553,7 +553,12 @@ def page_starts(lines: list[str]) -> list[int]:
 
 
 def _is_content(line: str) -> bool:
-    return bool(line) and line not in _BOILERPLATE_LINES and not line.startswith(_PAGE_MARK)
+    return bool(line) and not _is_chrome(line)
+
+
+def _is_chrome(line: str) -> bool:
+    """Page chrome as `page_starts` knows it: a chrome line, or one opening with the mark."""
+    return line in _BOILERPLATE_LINES or line.startswith(_PAGE_MARK)
 
 
 class PageFinder:
@@ -715,15 +720,13 @@ def _resolve_dates(
     labels: bytearray,
     captured_on: dt.date | None,
     page_date: FooterDate | None,
-    dump_years: list[int] | None = None,
+    dump_years: list[int],
 ) -> None:
-    """Give every footer date its year; impossible dates move to rejects."""
-    dated = _dated(dump.records)
-    if dump_years is None:
-        dump_years = _footer_years(dump.records)
+    """Give every footer date its year (the capture's, from `dump_years` where none is
+    shown); impossible dates move to rejects."""
     capture = capture_year(captured_on, dump_years, page_date)
     dump.captured_on = capture.captured_on
-    for record, footer in dated:
+    for record, footer in _dated(dump.records):
         published, source, reason = resolve_date(footer, capture)
         if reason is None:
             record.published_date = published

@@ -577,8 +577,6 @@ def _failed_suite(name: str, rule: str, what: str, message: str) -> SuiteReport:
     )
 
 
-
-
 def validate_tables(
     data_dir: Path,
     report_dir: Path | None = None,
